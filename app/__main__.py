@@ -1,0 +1,47 @@
+"""Entry point: ``python -m app`` opens the window; subcommands run headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one sentence on stderr, not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message}; see '{self.prog} --help'.\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="easel",
+        description="Easel: a desktop app for Stable Diffusion. With no command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"Easel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from app.cli import add_generate_parser
+
+    add_generate_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("-psn"):  # macOS passes -psn_... to double-clicked apps
+        from app.ui.main import run_app
+
+        return run_app()
+    args = build_parser().parse_args(argv)
+    if args.command == "generate":
+        from app.cli import run_generate
+
+        return run_generate(args)
+    build_parser().print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

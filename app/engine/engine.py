@@ -1,0 +1,337 @@
+"""The engine: one loaded model, every mode on the same weights, progress, cancel, errors.
+
+Headless and Qt-free; the window's worker and the CLI both call ``Engine.generate``.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from app.engine.device import DeviceInfo, detect_device
+from app.engine.images import is_broken
+from app.engine.modes import MODES, ModeCall
+from app.engine.preview import latents_to_rgb
+from app.errors import Cancelled, EngineError, ModelLoadError, OutOfMemory
+from app.request import MAX_SEED, GenerationRequest, validate
+from app.samplers import resolve_sampler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int  # 1-based: steps done so far
+    total: int
+    preview: np.ndarray | None  # (h, w, 3) uint8 from the latents of the first image, or None
+    elapsed: float  # seconds since the first step started
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    request: GenerationRequest  # as run: seed resolved, images loaded, model filled in
+    images: list[Image.Image]
+    seeds: list[int]
+    infotexts: list[str]
+    elapsed: float
+    redecoded_fp32: bool = False
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Engine:
+    """Owns one pipeline and its mode variants (``from_pipe``: shared weights, no reload)."""
+
+    def __init__(self, device: DeviceInfo | None = None, preview_min_interval: float = 0.0) -> None:
+        self._device = device
+        self.preview_min_interval = preview_min_interval
+        self._pipes: dict[str, Any] = {}
+        self._scheduler_config: Any = None
+        self.model_name = ""
+        self.model_hash = ""
+        self.model_path: Path | None = None
+        self.family = "sd"
+        self.inpainting = False
+
+    # -- model -----------------------------------------------------------------------------
+    @property
+    def device(self) -> DeviceInfo:
+        if self._device is None:
+            self._device = detect_device()
+        return self._device
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self._pipes)
+
+    def load(self, model: str | Path, name: str | None = None, model_hash: str = "") -> None:
+        """Load a diffusers model folder (model_index.json + components) once."""
+        path = Path(model).expanduser()
+        if not path.exists():
+            raise ModelLoadError(f"The model {str(path)!r} does not exist; pick another model.")
+        if path.is_file():
+            raise ModelLoadError(
+                f"{path.name} is a single file; import it in the model manager first."
+            )
+        if not (path / "model_index.json").is_file():
+            raise ModelLoadError(
+                f"{str(path)!r} is not a diffusers model folder (it has no model_index.json); "
+                "choose the folder that contains model_index.json."
+            )
+        from diffusers import DiffusionPipeline
+        from diffusers.utils import logging as diffusers_logging
+
+        from transformers.utils import logging as transformers_logging
+
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+        variant = _variant(path)
+        try:
+            pipe = DiffusionPipeline.from_pretrained(
+                path,
+                dtype=self.device.torch_dtype(),
+                variant=variant,
+                safety_checker=None,
+                requires_safety_checker=False,
+                local_files_only=True,
+            )
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, EnvironmentError) as exc:
+            raise ModelLoadError(
+                f"The model in {str(path)!r} could not be loaded; it is incomplete or corrupt "
+                f"({_short(exc)}); download or import it again."
+            ) from exc
+        self.load_pipeline(pipe, name or path.name, model_hash)
+        self.model_path = path
+
+    def load_pipeline(self, pipe: Any, name: str, model_hash: str = "") -> None:
+        """Adopt an already built pipeline (tests, self-test, single-file imports)."""
+        self.unload()
+        if getattr(pipe, "unet", None) is None or getattr(pipe, "vae", None) is None:
+            raise ModelLoadError(f"{name} is not a Stable Diffusion model; pick another model.")
+        self.inpainting = pipe.unet.config.in_channels == 9
+        self.family = "sdxl" if "XL" in type(pipe).__name__ else "sd"
+        self._scheduler_config = pipe.scheduler.config
+        self.model_name = name
+        self.model_hash = model_hash
+        self._place(pipe)
+        self._pipes = {"base": pipe}
+
+    def unload(self) -> None:
+        self._pipes.clear()
+        self.model_path = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _place(self, pipe: Any) -> None:
+        dev = self.device
+        if dev.cpu_offload:
+            pipe.enable_model_cpu_offload()
+        else:
+            pipe.to(dev.torch_device)
+        if dev.attention_slicing:
+            pipe.enable_attention_slicing()
+        if dev.vae_tiling:
+            pipe.vae.enable_tiling()
+        pipe.set_progress_bar_config(disable=True)
+
+    def pipeline(self, kind: str) -> Any:
+        """The pipeline for "text", "image" or "inpaint", built once from the same weights."""
+        if not self._pipes:
+            raise ModelLoadError("No model is loaded; choose a model first.")
+        if kind in self._pipes:
+            return self._pipes[kind]
+        from diffusers import (
+            AutoPipelineForImage2Image,
+            AutoPipelineForInpainting,
+            AutoPipelineForText2Image,
+        )
+
+        base = self._pipes["base"]
+        auto = {
+            "text": AutoPipelineForText2Image,
+            "image": AutoPipelineForImage2Image,
+            "inpaint": AutoPipelineForInpainting,
+        }[kind]
+        pipe = base if _is_kind(base, kind) else auto.from_pipe(base)
+        if self.device.cpu_offload and pipe is not base:
+            pipe.enable_model_cpu_offload()
+        pipe.set_progress_bar_config(disable=True)
+        self._pipes[kind] = pipe
+        return pipe
+
+    # -- generation ------------------------------------------------------------------------
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GenerationResult:
+        req = validate(request)
+        if not self._pipes:
+            raise ModelLoadError("No model is loaded; choose a model first.")
+        seed = req.seed if req.seed >= 0 else secrets.randbelow(MAX_SEED + 1)
+        seeds = [(seed + i) % (MAX_SEED + 1) for i in range(req.batch_size)]
+        req = req.replace(
+            seed=seed,
+            model=req.model or self.model_name,
+            model_hash=req.model_hash or self.model_hash,
+        )
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        call = MODES[req.mode](req, self.inpainting)
+        pipe = self.pipeline(call.pipe_kind)
+        pipe.scheduler = self._scheduler(req.sampler)
+        started = time.perf_counter()
+        images, redecoded = self._run(pipe, req, call, seeds, on_progress, cancel)
+        if call.finish is not None:
+            images = [call.finish(im) for im in images]
+        from app.library.infotext import infotext_from_request
+
+        return GenerationResult(
+            request=req,
+            images=images,
+            seeds=seeds,
+            infotexts=[infotext_from_request(req, s) for s in seeds],
+            elapsed=time.perf_counter() - started,
+            redecoded_fp32=redecoded,
+        )
+
+    def _scheduler(self, sampler: str) -> Any:
+        import diffusers
+
+        spec = resolve_sampler(sampler)
+        assert spec is not None  # validate() checked the name
+        cls = getattr(diffusers, spec.scheduler)
+        return cls.from_config(self._scheduler_config, **spec.options)
+
+    def _run(
+        self,
+        pipe: Any,
+        req: GenerationRequest,
+        call: ModeCall,
+        seeds: list[int],
+        on_progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+    ) -> tuple[list[Image.Image], bool]:
+        generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+        state: dict[str, Any] = {"latents": None, "last_preview": 0.0, "t0": time.perf_counter()}
+        family = self.family
+
+        def on_step_end(p: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            latents = kwargs["latents"]
+            state["latents"] = latents
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            if on_progress is not None:
+                now = time.perf_counter()
+                preview = None
+                total = int(getattr(p, "_num_timesteps", 0) or req.steps)
+                if now - state["last_preview"] >= self.preview_min_interval or i + 1 == total:
+                    preview = latents_to_rgb(latents[0], family)
+                    state["last_preview"] = now
+                on_progress(Progress(i + 1, total, preview, now - state["t0"]))
+            return {}
+
+        try:
+            with torch.inference_mode():
+                out = pipe(
+                    prompt=req.prompt,
+                    negative_prompt=req.negative_prompt or None,
+                    num_inference_steps=req.steps,
+                    guidance_scale=req.cfg_scale,
+                    num_images_per_prompt=req.batch_size,
+                    generator=generators,
+                    output_type="np",
+                    callback_on_step_end=on_step_end,
+                    **call.kwargs,
+                )
+                images = out.images
+                redecoded = False
+                if is_broken(images) and state["latents"] is not None:
+                    log.warning("decode gave NaN/black pixels; decoding again in fp32")
+                    images = self._decode_fp32(pipe, state["latents"])
+                    redecoded = True
+                    if is_broken(images):
+                        raise EngineError(
+                            "The image came out black even at full precision; this model's VAE "
+                            "looks broken: try another model."
+                        )
+        except Cancelled:
+            raise
+        except torch.OutOfMemoryError as exc:
+            raise self._oom(req) from exc
+        except RuntimeError as exc:
+            if "out of memory" in str(exc).lower():
+                raise self._oom(req) from exc
+            raise
+        return [_to_pil(im) for im in images], redecoded
+
+    def _decode_fp32(self, pipe: Any, latents: Any) -> np.ndarray:
+        vae = pipe.vae
+        dtype = vae.dtype
+        try:
+            vae.to(torch.float32)
+            lat = latents.to(torch.float32)
+            cfg = vae.config
+            mean, std = getattr(cfg, "latents_mean", None), getattr(cfg, "latents_std", None)
+            if mean is not None and std is not None:
+                m = torch.tensor(mean).view(1, -1, 1, 1).to(lat)
+                s = torch.tensor(std).view(1, -1, 1, 1).to(lat)
+                lat = lat * s / cfg.scaling_factor + m
+            else:
+                lat = lat / cfg.scaling_factor
+            image = vae.decode(lat, return_dict=False)[0]
+            return pipe.image_processor.postprocess(image, output_type="np")
+        finally:
+            vae.to(dtype)
+
+    def _oom(self, req: GenerationRequest) -> OutOfMemory:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return OutOfMemory(
+            f"The {self.device.kind.upper()} ran out of memory at {req.width}x{req.height}, "
+            f"batch {req.batch_size}; lower the size or the batch, or close other apps using it."
+        )
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    # The same rounding as diffusers' numpy_to_pil, so our PNGs equal its PIL output.
+    return Image.fromarray((image * 255).round().astype("uint8"))
+
+
+def _is_kind(pipe: Any, kind: str) -> bool:
+    name = type(pipe).__name__
+    if kind == "inpaint":
+        return "Inpaint" in name
+    if kind == "image":
+        return "Img2Img" in name
+    return "Img2Img" not in name and "Inpaint" not in name
+
+
+def _variant(path: Path) -> str | None:
+    # Hub snapshots often hold only the fp16 files ("...fp16.safetensors"); diffusers needs
+    # to be told, or it looks for the fp32 names and fails.
+    plain = list(path.glob("*/diffusion_pytorch_model.safetensors")) + list(
+        path.glob("*/model.safetensors")
+    )
+    fp16 = list(path.glob("*/*.fp16.safetensors"))
+    return "fp16" if fp16 and not plain else None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

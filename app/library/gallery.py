@@ -1,0 +1,598 @@
+"""The gallery: a folder of PNGs the user can see, plus an SQLite index for instant browsing.
+
+The files are the truth. Each PNG carries its parameters (A1111 `parameters` chunk), is
+written atomically before its row is committed, and `reconcile()` brings the index back in
+line with whatever happened to the folder while the app was closed (or the index was lost).
+
+Threads: one connection opened with `check_same_thread=False`, every use under one lock.
+The UI calls from the Qt main thread and the engine worker saves from its thread; a lock is
+simpler than a connection per thread and the work under it is short (queries on an index,
+one small file rename). Slow work (PNG encoding, reading many files' metadata in
+`reconcile`) happens outside the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from app.errors import LibraryError
+from app.library import paths, pngio
+from app.library.infotext import parse_infotext
+
+try:  # Optional: move deleted pictures to the OS trash when the package is installed.
+    from send2trash import send2trash as _send2trash
+except ImportError:  # pragma: no cover - depends on the environment
+    _send2trash = None
+
+SCHEMA_VERSION = 1
+USE_FTS5 = True  # full-text index for search when SQLite has FTS5 + trigram; else LIKE
+_IMPORTABLE = {"PNG", "JPEG", "MPO", "WEBP"}
+_THUMB_QUALITY = 85
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the UI may hold old ids
+    name TEXT NOT NULL UNIQUE,          -- file name inside the gallery folder
+    size INTEGER NOT NULL,              -- size and mtime: how reconcile spots changes
+    mtime_ns INTEGER NOT NULL,
+    created REAL NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '',
+    negative_prompt TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    params TEXT NOT NULL DEFAULT '{}',  -- JSON of the parsed parameters, in file order
+    parameters TEXT NOT NULL DEFAULT '',
+    width INTEGER NOT NULL DEFAULT 0,
+    height INTEGER NOT NULL DEFAULT 0,
+    seed INTEGER,
+    sha256 TEXT,                        -- of the file; filled lazily (rebuilds skip hashing)
+    source_sha256 TEXT                  -- of the file it was imported from, when converted
+);
+CREATE INDEX IF NOT EXISTS images_newest ON images(created DESC, id DESC);
+CREATE INDEX IF NOT EXISTS images_size ON images(size);
+CREATE INDEX IF NOT EXISTS images_sha ON images(sha256);
+CREATE INDEX IF NOT EXISTS images_source_sha ON images(source_sha256);
+"""
+
+# Trigram tokens give substring matching like LIKE '%word%', case-insensitive, but from an
+# index: 10,000 prompts are searched in about a millisecond instead of a full scan.
+_FTS_SCHEMA = """
+CREATE VIRTUAL TABLE images_fts USING fts5(
+    prompt, negative_prompt, model, content='images', content_rowid='id', tokenize='trigram'
+);
+CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN
+    INSERT INTO images_fts(rowid, prompt, negative_prompt, model)
+    VALUES (new.id, new.prompt, new.negative_prompt, new.model);
+END;
+CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN
+    INSERT INTO images_fts(images_fts, rowid, prompt, negative_prompt, model)
+    VALUES ('delete', old.id, old.prompt, old.negative_prompt, old.model);
+END;
+CREATE TRIGGER images_fts_update AFTER UPDATE OF prompt, negative_prompt, model ON images BEGIN
+    INSERT INTO images_fts(images_fts, rowid, prompt, negative_prompt, model)
+    VALUES ('delete', old.id, old.prompt, old.negative_prompt, old.model);
+    INSERT INTO images_fts(rowid, prompt, negative_prompt, model)
+    VALUES (new.id, new.prompt, new.negative_prompt, new.model);
+END;
+INSERT INTO images_fts(images_fts) VALUES ('rebuild');
+"""
+
+_ITEM_COLUMNS = (
+    "id, name, prompt, negative_prompt, params, parameters, width, height, created, seed, model"
+)
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    id: int
+    path: Path
+    prompt: str
+    negative_prompt: str
+    params: dict[str, str]
+    parameters: str
+    width: int
+    height: int
+    created: float
+    seed: int | None
+    model: str
+
+
+@dataclass(frozen=True)
+class _FileInfo:
+    """What goes into a row, read from a file (or from what was just written)."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    parameters: str
+    width: int
+    height: int
+    seed: int | None = None
+    sha256: str | None = None
+    source_sha256: str | None = None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _seed_of(params: dict[str, str]) -> int | None:
+    try:
+        return int(params.get("Seed", "").strip())
+    except ValueError:
+        return None
+
+
+class Gallery:
+    """A folder of PNGs and its SQLite index. Use `with Gallery() as g:` or call close()."""
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        index_path: Path | None = None,
+        thumbnail_dir: Path | None = None,
+    ) -> None:
+        self.root = Path(root) if root is not None else paths.default_gallery_dir()
+        self.index_path = Path(index_path) if index_path is not None else paths.gallery_index_path()
+        self._thumb_dir = thumbnail_dir
+        self._lock = threading.RLock()
+        self._next_counter: int | None = None
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LibraryError(
+                f"Could not create the gallery folder {self.root} ({exc.strerror or exc}); "
+                "check its permissions or choose another folder."
+            ) from exc
+        try:
+            self._conn, self.fts = self._open()
+        except sqlite3.DatabaseError:
+            # A corrupt or foreign index is not worth an error: the files are the truth.
+            # Keep the old file aside for a post-mortem and start a fresh one.
+            aside = self.index_path.with_name(f"{self.index_path.name}.corrupt-{int(time.time())}")
+            os.replace(self.index_path, aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
+            self._conn, self.fts = self._open()
+
+    # --- set-up -------------------------------------------------------------------------
+
+    def _open(self) -> tuple[sqlite3.Connection, bool]:
+        conn = sqlite3.connect(self.index_path, check_same_thread=False, timeout=10.0)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode loses at most the last commits on power loss, never
+            # corrupts; and a lost row comes back from its file on the next reconcile.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                # Another schema (older or newer app): rebuild from the files.
+                conn.executescript("DROP TABLE IF EXISTS images_fts; DROP TABLE IF EXISTS images;")
+            with conn:
+                conn.executescript(_SCHEMA)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            fts = self._ensure_fts(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn, fts
+
+    @staticmethod
+    def _ensure_fts(conn: sqlite3.Connection) -> bool:
+        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'images_fts'").fetchone()
+        if exists:
+            return USE_FTS5
+        if not USE_FTS5:
+            return False
+        try:
+            with conn:
+                conn.executescript(_FTS_SCHEMA)
+        except sqlite3.OperationalError:
+            return False  # SQLite without FTS5 or the trigram tokenizer (< 3.34): use LIKE
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Gallery:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        if self._thumb_dir is None:
+            self._thumb_dir = paths.thumbnail_dir()
+        self._thumb_dir.mkdir(parents=True, exist_ok=True)
+        return self._thumb_dir
+
+    # --- rows ---------------------------------------------------------------------------
+
+    def _item(self, row: tuple) -> GalleryItem:
+        (id_, name, prompt, negative, params, parameters, width, height, created, seed, model) = row
+        return GalleryItem(
+            id=id_,
+            path=self.root / name,
+            prompt=prompt,
+            negative_prompt=negative,
+            params=json.loads(params),
+            parameters=parameters,
+            width=width,
+            height=height,
+            created=created,
+            seed=seed,
+            model=model,
+        )
+
+    def _upsert(self, info: _FileInfo, created: float) -> int:
+        text = parse_infotext(info.parameters)
+        seed = info.seed if info.seed is not None else _seed_of(text.params)
+        row = self._conn.execute(
+            "INSERT INTO images (name, size, mtime_ns, created, prompt, negative_prompt, model,"
+            " params, parameters, width, height, seed, sha256, source_sha256)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,"
+            " prompt=excluded.prompt, negative_prompt=excluded.negative_prompt,"
+            " model=excluded.model, params=excluded.params, parameters=excluded.parameters,"
+            " width=excluded.width, height=excluded.height, seed=excluded.seed,"
+            " sha256=excluded.sha256, source_sha256=excluded.source_sha256"
+            " RETURNING id",
+            (
+                info.name,
+                info.size,
+                info.mtime_ns,
+                created,
+                text.prompt,
+                text.negative_prompt,
+                text.params.get("Model", ""),
+                json.dumps(text.params, ensure_ascii=False),
+                info.parameters,
+                info.width,
+                info.height,
+                seed,
+                info.sha256,
+                info.source_sha256,
+            ),
+        ).fetchone()
+        return int(row[0])
+
+    def _commit_file(self, path: Path, info: _FileInfo) -> GalleryItem:
+        """Index a file just written into the folder; its row is committed here."""
+        try:
+            with self._conn:
+                new_id = self._upsert(info, created=info.mtime_ns / 1e9)
+        except sqlite3.Error as exc:
+            raise LibraryError(
+                f"{path.name} was saved but could not be added to the gallery index ({exc}); "
+                "it will be picked up the next time Easel starts."
+            ) from exc
+        counter = pngio.counter_of(path)
+        if counter is not None:
+            self._next_counter = max(self._next_counter or 0, counter + 1)
+        item = self.get(new_id)
+        assert item is not None
+        return item
+
+    def _write_new(self, data: bytes, stem: str, **info: object) -> GalleryItem:
+        with self._lock:
+            path = pngio.unique_path(self.root, stem, start=self._next_counter)
+            pngio.write_bytes(data, path)
+            st = path.stat()
+            return self._commit_file(
+                path,
+                _FileInfo(name=path.name, size=st.st_size, mtime_ns=st.st_mtime_ns, **info),  # type: ignore[arg-type]
+            )
+
+    # --- public API ---------------------------------------------------------------------
+
+    def add(self, image: Image.Image, parameters: str, seed: int | None = None) -> GalleryItem:
+        """Save a generated image as `NNNNN-<seed>.png` (file first, then its row)."""
+        try:
+            data = pngio.encode_png(image, parameters)  # the slow part, outside the lock
+        except (OSError, ValueError) as exc:
+            raise LibraryError(f"The image could not be encoded as PNG ({exc}).") from exc
+        return self._write_new(
+            data,
+            "" if seed is None else str(seed),
+            parameters=parameters,
+            width=image.width,
+            height=image.height,
+            seed=seed,
+            sha256=_sha256(data),
+        )
+
+    def import_file(self, path: Path) -> GalleryItem:
+        """Copy a PNG, JPEG or WebP into the gallery as PNG, keeping its parameters.
+
+        A file whose content is already in the gallery returns the existing item.
+        """
+        src = Path(path)
+        try:
+            data = src.read_bytes()
+            with Image.open(src) as probe:
+                kind = probe.format
+        except FileNotFoundError as exc:
+            raise LibraryError(f"{src} does not exist; check the path.") from exc
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise LibraryError(
+                f"{src.name} could not be read as an image; import a PNG, JPEG or WebP file."
+            ) from exc
+        if kind not in _IMPORTABLE:
+            raise LibraryError(
+                f"{src.name} is a {kind} image; import a PNG, JPEG or WebP file instead."
+            )
+        if src.resolve().parent == self.root.resolve():
+            self.reconcile()  # already in the folder: index it where it is
+            found = self._find_by_name(src.name)
+            if found is not None:
+                return found
+        source_sha = _sha256(data)
+        existing = self._find_duplicate(source_sha, len(data))
+        if existing is not None:
+            return existing
+
+        size, texts = pngio.read_texts(src)
+        parameters = pngio.parameters_from_texts(texts, size) or ""
+        seed = _seed_of(parse_infotext(parameters).params)
+        stem = str(seed) if seed is not None else src.stem
+        if kind == "PNG" and (pngio.PARAMETERS_KEY in texts or not parameters):
+            # Already in our format (or nothing to add): keep the file byte for byte.
+            out, width, height = data, size[0], size[1]
+        else:
+            try:
+                with Image.open(src) as image:
+                    image.load()
+                    upright = ImageOps.exif_transpose(image)
+                    width, height = upright.size
+                    # Keep other apps' chunks (ComfyUI's workflow) next to ours.
+                    extra = {k: v for k, v in texts.items() if k != pngio.PARAMETERS_KEY}
+                    out = pngio.encode_png(upright, parameters, extra if kind == "PNG" else None)
+            except (OSError, ValueError) as exc:
+                raise LibraryError(
+                    f"{src.name} could not be converted to PNG ({exc}); the file may be damaged."
+                ) from exc
+        return self._write_new(
+            out,
+            stem,
+            parameters=parameters,
+            width=width,
+            height=height,
+            seed=seed,
+            sha256=_sha256(out),
+            source_sha256=source_sha,
+        )
+
+    def _find_by_name(self, name: str) -> GalleryItem | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM images WHERE name = ?", (name,)
+            ).fetchone()
+        return self._item(row) if row else None
+
+    def _find_duplicate(self, sha: str, size: int) -> GalleryItem | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id FROM images WHERE sha256 = ? OR source_sha256 = ? LIMIT 1", (sha, sha)
+            ).fetchone()
+            if row:
+                return self.get(row[0])
+            # Rows indexed by reconcile have no hash yet; only same-size files can match.
+            candidates = self._conn.execute(
+                "SELECT id, name FROM images WHERE sha256 IS NULL AND size = ?", (size,)
+            ).fetchall()
+            for id_, name in candidates:
+                try:
+                    file_sha = _file_sha256(self.root / name)
+                except OSError:
+                    continue
+                with self._conn:
+                    self._conn.execute("UPDATE images SET sha256 = ? WHERE id = ?", (file_sha, id_))
+                if file_sha == sha:
+                    return self.get(id_)
+        return None
+
+    def _where(self, query: str) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        args: list[object] = []
+        fts_terms: list[str] = []
+        for word in query.split():
+            if self.fts and len(word) >= 3:  # trigram needs 3 characters to use its index
+                fts_terms.append('"' + word.replace('"', '""') + '"')
+                continue
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(prompt LIKE ? ESCAPE '\\' OR negative_prompt LIKE ? ESCAPE '\\'"
+                " OR model LIKE ? ESCAPE '\\')"
+            )
+            args += [pattern, pattern, pattern]
+        if fts_terms:
+            clauses.insert(0, "id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            args.insert(0, " ".join(fts_terms))  # space-separated phrases: all must match
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def items(self, query: str = "", limit: int = 200, offset: int = 0) -> list[GalleryItem]:
+        """Newest first; `query` words must all appear in the prompt, negative or model."""
+        where, args = self._where(query)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM images{where}"
+                " ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
+                (*args, limit, offset),
+            ).fetchall()
+        return [self._item(row) for row in rows]
+
+    def count(self, query: str = "") -> int:
+        where, args = self._where(query)
+        with self._lock:
+            return int(
+                self._conn.execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()[0]
+            )
+
+    def get(self, id: int) -> GalleryItem | None:  # noqa: A002 - the name the API uses
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM images WHERE id = ?", (id,)
+            ).fetchone()
+        return self._item(row) if row else None
+
+    def delete(self, id: int) -> None:  # noqa: A002
+        """Remove the picture (to the trash where possible) and its row, together."""
+        with self._lock:
+            row = self._conn.execute("SELECT name FROM images WHERE id = ?", (id,)).fetchone()
+            if row is None:
+                return
+            path = self.root / row[0]
+            self._drop_thumbnails(path)
+            try:
+                self._remove_file(path)
+            except FileNotFoundError:
+                pass  # already gone: the row goes too
+            except OSError as exc:
+                raise LibraryError(
+                    f"Could not delete {path.name} ({exc.strerror or exc}); "
+                    "check the gallery folder's permissions."
+                ) from exc
+            with self._conn:
+                self._conn.execute("DELETE FROM images WHERE id = ?", (id,))
+
+    @staticmethod
+    def _remove_file(path: Path) -> None:
+        if _send2trash is not None and path.exists():
+            try:
+                _send2trash(str(path))
+                return
+            except OSError:
+                pass  # no usable trash here (some network drives): delete for good
+        path.unlink()
+
+    def reconcile(self) -> tuple[int, int]:
+        """Sync the index with the folder: (files indexed, rows removed).
+
+        Compares (name, size, mtime) only, so it is one directory scan when nothing changed.
+        A file changed in place is re-read and counts as indexed.
+        """
+        with self._lock:
+            known = {
+                name: (id_, size, mtime)
+                for id_, name, size, mtime in self._conn.execute(
+                    "SELECT id, name, size, mtime_ns FROM images"
+                )
+            }
+        on_disk: dict[str, os.stat_result] = {}
+        try:
+            with os.scandir(self.root) as entries:
+                for entry in entries:
+                    # Dot-files include our own temp files mid-write.
+                    if entry.name.startswith(".") or not entry.name.lower().endswith(".png"):
+                        continue
+                    try:
+                        if entry.is_file():
+                            on_disk[entry.name] = entry.stat()
+                    except OSError:
+                        continue
+        except OSError as exc:
+            raise LibraryError(
+                f"Could not read the gallery folder {self.root} ({exc.strerror or exc})."
+            ) from exc
+        gone = [row[0] for name, row in known.items() if name not in on_disk]
+        changed = [
+            (name, st)
+            for name, st in on_disk.items()
+            if name not in known or known[name][1:] != (st.st_size, st.st_mtime_ns)
+        ]
+        # Oldest first, so ids grow with time as they do for pictures saved by the app.
+        changed.sort(key=lambda pair: (pair[1].st_mtime_ns, pair[0]))
+        infos: list[tuple[_FileInfo, float]] = []
+        for name, st in changed:  # reading files: outside the lock
+            try:
+                width, height, texts = pngio.read_png_header(self.root / name)
+            except OSError:
+                continue  # not a PNG after all, or vanished: look again next time
+            parameters = pngio.parameters_from_texts(texts, (width, height)) or ""
+            infos.append(
+                (
+                    _FileInfo(name, st.st_size, st.st_mtime_ns, parameters, width, height),
+                    st.st_mtime,
+                )
+            )
+        if not gone and not infos:
+            return 0, 0
+        with self._lock, self._conn:
+            self._conn.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in gone])
+            for info, created in infos:
+                self._upsert(info, created)
+        return len(infos), len(gone)
+
+    # --- thumbnails ---------------------------------------------------------------------
+
+    def _thumb_key(self, path: Path, st: os.stat_result) -> str:
+        raw = f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}"
+        return hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _drop_thumbnails(self, path: Path) -> None:
+        try:
+            key = self._thumb_key(path, path.stat())
+        except OSError:
+            return
+        for thumb in self.thumbnail_dir.glob(f"{key}-*"):
+            thumb.unlink(missing_ok=True)
+
+    def thumbnail(self, item: GalleryItem, size: int = 256) -> Path:
+        """A cached thumbnail (JPEG, or PNG when the picture has transparency), made once."""
+        try:
+            st = item.path.stat()
+        except OSError as exc:
+            raise LibraryError(
+                f"{item.path.name} is missing from the gallery folder; it may have been moved."
+            ) from exc
+        stem = f"{self._thumb_key(item.path, st)}-{size}"
+        folder = self.thumbnail_dir
+        for suffix in (".jpg", ".png"):
+            cached = folder / f"{stem}{suffix}"
+            if cached.exists():
+                return cached
+        try:
+            with Image.open(item.path) as image:
+                image.draft("RGB", (size, size))  # JPEG decodes at a reduced scale: cheap
+                image.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+                alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+                thumb = image.convert("RGBA" if alpha else "RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise LibraryError(
+                f"{item.path.name} could not be read to make a thumbnail; the file may be damaged."
+            ) from exc
+        target = folder / f"{stem}{'.png' if alpha else '.jpg'}"
+        # A cache: no fsync, but still a rename so a reader never sees half a thumbnail.
+        tmp = folder / f".{stem}.{os.getpid()}.{threading.get_ident()}.tmp"
+        try:
+            if alpha:
+                thumb.save(tmp, format="PNG", compress_level=1)
+            else:
+                thumb.save(tmp, format="JPEG", quality=_THUMB_QUALITY)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise LibraryError(
+                f"Could not write a thumbnail to {folder} ({exc.strerror or exc}); "
+                "check the free space of the cache folder."
+            ) from exc
+        return target

@@ -1,0 +1,497 @@
+"""PNG files with generation parameters: atomic writes, and reading other apps' metadata.
+
+Writes go to a temporary file in the target folder, are flushed and fsync'd, then renamed
+over the final name, so a crash or a full disk never leaves a half-written picture under a
+real name. Reading understands A1111's `parameters` chunk (also in JPEG/WebP EXIF), and
+converts InvokeAI's and ComfyUI's JSON into the same infotext form, best effort.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import re
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from PIL import Image, PngImagePlugin
+
+from app.errors import LibraryError
+from app.library.infotext import InfoText, format_infotext
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PARAMETERS_KEY = "parameters"
+_PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
+_COUNTER = re.compile(r"^(\d{5,})-")
+# Characters Windows refuses in file names, and control characters anywhere.
+_BAD_NAME_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def _write_error(path: Path, exc: OSError) -> LibraryError:
+    folder = path.parent
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return LibraryError(
+            f"The disk holding {folder} is full; free some space and save the image again."
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or isinstance(exc, PermissionError):
+        return LibraryError(
+            f"Easel is not allowed to write to {folder}; check its permissions "
+            "or choose another gallery folder."
+        )
+    return LibraryError(f"Could not write {path.name} to {folder} ({exc.strerror or exc}).")
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        # Never leave a temp file behind, whatever went wrong (including Ctrl+C).
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from exc
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; Windows cannot open folders, and that is fine.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_bytes(data: bytes, path: Path) -> Path:
+    """Write bytes atomically (temp file, fsync, rename); LibraryError on failure."""
+    return _atomic_write(Path(path), lambda f: f.write(data))
+
+
+def encode_png(
+    image: Image.Image, parameters: str | None, extra_text: dict[str, str] | None = None
+) -> bytes:
+    """The PNG bytes for an image with its `parameters` chunk (tEXt, or iTXt when not Latin-1).
+
+    Separate from the write so callers can encode (slow) outside any lock.
+    """
+    info = PngImagePlugin.PngInfo()
+    chunks = dict(extra_text or {})
+    if parameters is not None:
+        chunks[PARAMETERS_KEY] = parameters
+    for key, value in chunks.items():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            info.add_itxt(key, value)
+        else:
+            info.add_text(key, value)
+    if image.mode not in _PNG_MODES:
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=4)
+    return buffer.getvalue()
+
+
+def write_png(
+    image: Image.Image,
+    path: Path,
+    parameters: str | None,
+    extra_text: dict[str, str] | None = None,
+) -> Path:
+    """Write `image` as a PNG at `path` atomically, with the A1111 `parameters` chunk."""
+    try:
+        data = encode_png(image, parameters, extra_text)
+    except (OSError, ValueError) as exc:
+        raise LibraryError(f"The image could not be encoded as PNG ({exc}).") from exc
+    return write_bytes(data, Path(path))
+
+
+def unique_path(directory: Path, stem: str, start: int | None = None) -> Path:
+    """A free name like `00042-1234567.png`: the next counter after the folder's highest.
+
+    `stem` is what follows the counter (A1111 uses the seed). `start` lets a caller that
+    remembers the last counter skip rescanning a big folder.
+    """
+    directory = Path(directory)
+    stem = _BAD_NAME_CHARS.sub("_", stem).strip(" .")[:120]
+    counter = start if start is not None else next_counter(directory)
+    while True:
+        name = f"{counter:05d}-{stem}.png" if stem else f"{counter:05d}.png"
+        candidate = directory / name
+        if not candidate.exists():
+            return candidate
+        counter += 1
+
+
+def next_counter(directory: Path) -> int:
+    """One more than the highest `NNNNN-` prefix among the folder's files (0 when none)."""
+    highest = -1
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                match = _COUNTER.match(entry.name)
+                if match:
+                    highest = max(highest, int(match.group(1)))
+    except OSError:
+        pass  # no folder (yet): the write that follows reports the real problem
+    return highest + 1
+
+
+def counter_of(path: Path) -> int | None:
+    match = _COUNTER.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def read_png_header(path: Path) -> tuple[int, int, dict[str, str]]:
+    """Width, height and every text chunk of a PNG, without decoding a pixel.
+
+    Walks the chunks and seeks over image data, so it also finds text written after IDAT,
+    which Pillow only reports after decoding the whole image. OSError when not a PNG.
+    """
+    texts: dict[str, str] = {}
+    width = height = 0
+    with open(path, "rb") as f:
+        if f.read(8) != PNG_SIGNATURE:
+            raise OSError(f"{Path(path).name} is not a PNG file")
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                break
+            length, kind = struct.unpack(">I4s", head)
+            if kind in (b"tEXt", b"zTXt", b"iTXt", b"IHDR"):
+                body = f.read(length)
+                f.seek(4, os.SEEK_CUR)  # CRC
+                if kind == b"IHDR" and len(body) >= 8:
+                    width, height = struct.unpack(">II", body[:8])
+                    continue
+                key, value = _text_chunk(kind, body)
+                if key and key not in texts:
+                    texts[key] = value
+            elif kind == b"IEND":
+                break
+            else:
+                f.seek(length + 4, os.SEEK_CUR)
+    return width, height, texts
+
+
+def _text_chunk(kind: bytes, body: bytes) -> tuple[str, str]:
+    key, sep, rest = body.partition(b"\x00")
+    if not sep:
+        return "", ""
+    try:
+        if kind == b"tEXt":
+            return key.decode("latin-1"), rest.decode("latin-1")
+        if kind == b"zTXt":
+            return key.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")
+        # iTXt: compression flag, method, language\0, translated keyword\0, UTF-8 text
+        compressed = rest[:1] == b"\x01"
+        _lang, _, rest = rest[2:].partition(b"\x00")
+        _translated, _, text = rest.partition(b"\x00")
+        if compressed:
+            text = zlib.decompress(text)
+        return key.decode("latin-1"), text.decode("utf-8", errors="replace")
+    except (zlib.error, ValueError):
+        return "", ""
+
+
+def _exif_user_comment(image: Image.Image) -> str | None:
+    # A1111 stores parameters in JPEG/WebP files as EXIF UserComment (tag 0x9286).
+    try:
+        comment = image.getexif().get_ifd(0x8769).get(0x9286)
+    except Exception:  # noqa: BLE001 - malformed EXIF is common; it only means "no metadata"
+        return None
+    if isinstance(comment, str):
+        return comment.strip("\x00").strip() or None
+    if not isinstance(comment, bytes) or len(comment) < 8:
+        return None
+    prefix, body = comment[:8], comment[8:]
+    if prefix.startswith(b"UNICODE"):
+        # The standard says big-endian; some writers use little-endian. Infotexts are mostly
+        # ASCII ("Steps: 20, ..."), so the right byte order is the one with more of it.
+        candidates = [body.decode("utf-16-be", "replace"), body.decode("utf-16-le", "replace")]
+        text = max(candidates, key=lambda s: sum(1 for c in s if " " <= c <= "~"))
+    else:
+        text = body.decode("utf-8", "replace")
+    return text.strip("\x00").strip() or None
+
+
+def read_texts(path: Path) -> tuple[tuple[int, int], dict[str, str]]:
+    """A picture's size and text items (PNG chunks; for JPEG/WebP, EXIF UserComment is
+    reported as `parameters`, where A1111 puts it). OSError when the file cannot be read."""
+    with open(path, "rb") as f:
+        is_png = f.read(8) == PNG_SIGNATURE
+    if is_png:
+        width, height, texts = read_png_header(path)
+        return (width, height), texts
+    try:
+        with Image.open(path) as image:
+            texts = {
+                k: v for k, v in image.info.items() if isinstance(k, str) and isinstance(v, str)
+            }
+            comment = _exif_user_comment(image)
+            size = image.size
+    except (ValueError, Image.DecompressionBombError, Image.UnidentifiedImageError):
+        return (0, 0), {}
+    if comment and PARAMETERS_KEY not in texts:
+        texts[PARAMETERS_KEY] = comment
+    return size, texts
+
+
+def parameters_from_texts(texts: dict[str, str], size: tuple[int, int] | None = None) -> str | None:
+    """The infotext among a file's text items: A1111's own, else converted from another app.
+
+    `size` (the picture's) fills in "Size" when the other app's metadata does not say it.
+    """
+    params = texts.get(PARAMETERS_KEY)
+    if params and texts.get("fooocus_scheme") == "fooocus":
+        return _from_fooocus(params) or params
+    if params and params.strip():
+        return params
+    converted = None
+    if "invokeai_metadata" in texts:
+        converted = _from_invokeai(texts["invokeai_metadata"], size)
+    if converted is None and "prompt" in texts:
+        converted = _from_comfyui(texts["prompt"], size)
+    return converted
+
+
+def read_parameters(path: Path) -> str | None:
+    """A file's generation parameters as an A1111 infotext, or None when it has none.
+
+    Raises LibraryError only when the file cannot be read at all.
+    """
+    try:
+        size, texts = read_texts(Path(path))
+    except OSError as exc:
+        raise LibraryError(f"Could not read {Path(path).name} ({exc.strerror or exc}).") from exc
+    return parameters_from_texts(texts, size)
+
+
+# --- Other apps' metadata, converted best effort --------------------------------------------
+
+_COMFY_SAMPLERS = {
+    "euler": "Euler",
+    "euler_ancestral": "Euler a",
+    "heun": "Heun",
+    "dpm_2": "DPM2",
+    "dpm_2_ancestral": "DPM2 a",
+    "lms": "LMS",
+    "dpmpp_2m": "DPM++ 2M",
+    "dpmpp_2m_sde": "DPM++ 2M SDE",
+    "dpmpp_sde": "DPM++ SDE",
+    "dpmpp_2s_ancestral": "DPM++ 2S a",
+    "dpmpp_3m_sde": "DPM++ 3M SDE",
+    "ddim": "DDIM",
+    "uni_pc": "UniPC",
+    "lcm": "LCM",
+}
+_INVOKE_SAMPLERS = {
+    "euler": "Euler",
+    "euler_a": "Euler a",
+    "heun": "Heun",
+    "kdpm_2": "DPM2",
+    "kdpm_2_a": "DPM2 a",
+    "lms": "LMS",
+    "dpmpp_2m": "DPM++ 2M",
+    "dpmpp_2m_sde": "DPM++ 2M SDE",
+    "dpmpp_sde": "DPM++ SDE",
+    "dpmpp_3m": "DPM++ 3M",
+    "ddim": "DDIM",
+    "pndm": "PLMS",
+    "unipc": "UniPC",
+    "lcm": "LCM",
+}
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _infotext(prompt: str, negative: str, fields: dict[str, object]) -> str | None:
+    params = {k: str(v) for k, v in fields.items() if v not in (None, "")}
+    if not prompt and not negative and len(params) < 2:
+        return None
+    return format_infotext(InfoText(prompt, negative, params))
+
+
+def _model_name(value: object) -> str:
+    name = _text(value).replace("\\", "/").rsplit("/", 1)[-1]
+    for ext in (".safetensors", ".ckpt", ".pt", ".bin", ".gguf"):
+        name = name.removesuffix(ext)
+    return name
+
+
+def _size(width: object, height: object, fallback: tuple[int, int] | None) -> str:
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return f"{width}x{height}"
+    if fallback and fallback[0] > 0 and fallback[1] > 0:
+        return f"{fallback[0]}x{fallback[1]}"
+    return ""
+
+
+def _load_json(text: str) -> dict | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _from_invokeai(text: str, size: tuple[int, int] | None = None) -> str | None:
+    data = _load_json(text)
+    if data is None:
+        return None
+    scheduler = _text(data.get("scheduler"))
+    karras = scheduler.endswith("_k")
+    base = scheduler.removesuffix("_k")
+    model = data.get("model")
+    if isinstance(model, dict):
+        model = model.get("name") or model.get("model_name")
+    version = _text(data.get("app_version"))
+    return _infotext(
+        _text(data.get("positive_prompt")),
+        _text(data.get("negative_prompt")),
+        {
+            "Steps": data.get("steps"),
+            "Sampler": _INVOKE_SAMPLERS.get(base, scheduler),
+            "Schedule type": "Karras" if karras and base in _INVOKE_SAMPLERS else None,
+            "CFG scale": data.get("cfg_scale"),
+            "Seed": data.get("seed"),
+            "Size": _size(data.get("width"), data.get("height"), size),
+            "Model": _model_name(model),
+            "Version": f"InvokeAI {version}".strip(),
+        },
+    )
+
+
+def _comfy_schedule(name: str) -> str | None:
+    if name in ("", "normal"):
+        return None  # ComfyUI's default: A1111's "Automatic", which is written as nothing
+    return "SGM Uniform" if name == "sgm_uniform" else name.replace("_", " ").title()
+
+
+def _from_comfyui(text: str, size: tuple[int, int] | None = None) -> str | None:
+    graph = _load_json(text)
+    if graph is None:
+        return None
+    nodes = {str(k): v for k, v in graph.items() if isinstance(v, dict)}
+
+    def node_of(link: object) -> dict:
+        # A link is [node id, output slot]; anything else is a literal.
+        if isinstance(link, list) and link:
+            node = nodes.get(str(link[0]))
+            if isinstance(node, dict):
+                return node
+        return {}
+
+    def inputs(node: dict) -> dict:
+        value = node.get("inputs")
+        return value if isinstance(value, dict) else {}
+
+    def literal(value: object, keys: tuple[str, ...], depth: int = 0) -> object:
+        # Follow primitive/widget nodes until a literal value turns up.
+        if not isinstance(value, list) or depth > 8:
+            return value
+        node_inputs = inputs(node_of(value))
+        for key in keys:
+            if key in node_inputs:
+                return literal(node_inputs[key], keys, depth + 1)
+        return None
+
+    def prompt_text(link: object, depth: int = 0) -> str:
+        node_inputs = inputs(node_of(link))
+        if depth > 8 or not node_inputs:
+            return ""
+        for key in ("text", "text_g", "prompt"):
+            value = literal(node_inputs.get(key), ("text", "value", "string", "prompt"))
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        # Conditioning that passes through (ControlNet, combine, area): follow it back.
+        for key in ("conditioning", "conditioning_1", "conditioning_to", "positive"):
+            if key in node_inputs:
+                return prompt_text(node_inputs[key], depth + 1)
+        return ""
+
+    def checkpoint(link: object, depth: int = 0) -> str:
+        node_inputs = inputs(node_of(link))
+        if depth > 16 or not node_inputs:
+            return ""
+        for key in ("ckpt_name", "unet_name", "model_name"):
+            if isinstance(node_inputs.get(key), str):
+                return _model_name(node_inputs[key])
+        return checkpoint(node_inputs.get("model"), depth + 1)
+
+    def order(item: tuple[str, dict]) -> tuple[int, str]:
+        return (int(item[0]) if item[0].isdigit() else 1 << 30, item[0])
+
+    samplers = [
+        node
+        for _, node in sorted(nodes.items(), key=order)
+        if "KSampler" in str(node.get("class_type", ""))
+    ]
+    if not samplers:
+        return None
+    ks = inputs(samplers[0])
+    latent = inputs(node_of(ks.get("latent_image")))
+    sampler_name = _text(literal(ks.get("sampler_name"), ("sampler_name", "value")))
+    return _infotext(
+        prompt_text(ks.get("positive")),
+        prompt_text(ks.get("negative")),
+        {
+            "Steps": literal(ks.get("steps"), ("steps", "value", "int")),
+            "Sampler": _COMFY_SAMPLERS.get(sampler_name, sampler_name),
+            "Schedule type": _comfy_schedule(_text(literal(ks.get("scheduler"), ("value",)))),
+            "CFG scale": literal(ks.get("cfg"), ("cfg", "value", "float")),
+            "Seed": literal(
+                ks.get("seed", ks.get("noise_seed")), ("seed", "noise_seed", "value", "int")
+            ),
+            "Size": _size(latent.get("width"), latent.get("height"), size),
+            "Model": checkpoint(ks.get("model")),
+            "Version": "ComfyUI",
+        },
+    )
+
+
+def _from_fooocus(text: str) -> str | None:
+    data = _load_json(text)
+    if data is None:
+        return None
+    sampler = _text(data.get("Sampler")).removesuffix("_gpu")
+    resolution = re.findall(r"\d+", _text(data.get("Resolution")))
+    return _infotext(
+        _text(data.get("Prompt")),
+        _text(data.get("Negative Prompt")),
+        {
+            "Steps": data.get("Steps"),
+            "Sampler": _COMFY_SAMPLERS.get(sampler, sampler),
+            "Schedule type": _comfy_schedule(_text(data.get("Scheduler"))),
+            "CFG scale": data.get("Guidance Scale"),
+            "Seed": data.get("Seed"),
+            "Size": "x".join(resolution[:2]) if len(resolution) >= 2 else "",
+            "Model": _model_name(data.get("Base Model")),
+            "Version": f"Fooocus {_text(data.get('Version'))}".strip(),
+        },
+    )

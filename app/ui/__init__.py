@@ -1,0 +1,1 @@
+"""The Qt window. Never imports torch, diffusers or app.engine."""
