@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -109,12 +109,12 @@ class GalleryItem:
 class _FileInfo:
     """What goes into a row, read from a file (or from what was just written)."""
 
-    name: str
-    size: int
-    mtime_ns: int
     parameters: str
     width: int
     height: int
+    name: str = ""  # name, size and mtime are known once the file is written
+    size: int = 0
+    mtime_ns: int = 0
     seed: int | None = None
     sha256: str | None = None
     source_sha256: str | None = None
@@ -158,19 +158,27 @@ class Gallery:
             self.index_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LibraryError(
-                f"Could not create the gallery folder {self.root} ({exc.strerror or exc}); "
-                "check its permissions or choose another folder."
+                f"Could not create the folder {exc.filename or self.root} "
+                f"({exc.strerror or exc}); check its permissions or choose another folder."
             ) from exc
         try:
-            self._conn, self.fts = self._open()
-        except sqlite3.DatabaseError:
-            # A corrupt or foreign index is not worth an error: the files are the truth.
-            # Keep the old file aside for a post-mortem and start a fresh one.
-            aside = self.index_path.with_name(f"{self.index_path.name}.corrupt-{int(time.time())}")
-            os.replace(self.index_path, aside)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
-            self._conn, self.fts = self._open()
+            try:
+                self._conn, self.fts = self._open()
+            except sqlite3.OperationalError:
+                raise  # locked or unreachable: not a reason to throw the index away
+            except sqlite3.DatabaseError:
+                # A corrupt or foreign index is not worth an error: the files are the truth.
+                # Keep the old file aside for a post-mortem and start a fresh one.
+                name = f"{self.index_path.name}.corrupt-{int(time.time())}"
+                os.replace(self.index_path, self.index_path.with_name(name))
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
+                self._conn, self.fts = self._open()
+        except (sqlite3.Error, OSError) as exc:
+            raise LibraryError(
+                f"Could not open the gallery index {self.index_path} ({exc}); check that its "
+                "folder is writable and that no other copy of Easel is busy with it."
+            ) from exc
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -228,20 +236,9 @@ class Gallery:
     # --- rows ---------------------------------------------------------------------------
 
     def _item(self, row: tuple) -> GalleryItem:
-        (id_, name, prompt, negative, params, parameters, width, height, created, seed, model) = row
-        return GalleryItem(
-            id=id_,
-            path=self.root / name,
-            prompt=prompt,
-            negative_prompt=negative,
-            params=json.loads(params),
-            parameters=parameters,
-            width=width,
-            height=height,
-            created=created,
-            seed=seed,
-            model=model,
-        )
+        # Columns in _ITEM_COLUMNS order, which is GalleryItem's field order.
+        id_, name, prompt, negative, params, *rest = row
+        return GalleryItem(id_, self.root / name, prompt, negative, json.loads(params), *rest)
 
     def _upsert(self, info: _FileInfo, created: float) -> int:
         text = parse_infotext(info.parameters)
@@ -292,15 +289,15 @@ class Gallery:
         assert item is not None
         return item
 
-    def _write_new(self, data: bytes, stem: str, **info: object) -> GalleryItem:
+    def _write_new(self, data: bytes, stem: str, info: _FileInfo) -> GalleryItem:
+        # Under the lock from choosing the name to committing the row, so two threads
+        # saving at once never pick the same name.
         with self._lock:
             path = pngio.unique_path(self.root, stem, start=self._next_counter)
             pngio.write_bytes(data, path)
             st = path.stat()
-            return self._commit_file(
-                path,
-                _FileInfo(name=path.name, size=st.st_size, mtime_ns=st.st_mtime_ns, **info),  # type: ignore[arg-type]
-            )
+            info = replace(info, name=path.name, size=st.st_size, mtime_ns=st.st_mtime_ns)
+            return self._commit_file(path, info)
 
     # --- public API ---------------------------------------------------------------------
 
@@ -310,15 +307,9 @@ class Gallery:
             data = pngio.encode_png(image, parameters)  # the slow part, outside the lock
         except (OSError, ValueError) as exc:
             raise LibraryError(f"The image could not be encoded as PNG ({exc}).") from exc
-        return self._write_new(
-            data,
-            "" if seed is None else str(seed),
-            parameters=parameters,
-            width=image.width,
-            height=image.height,
-            seed=seed,
-            sha256=_sha256(data),
-        )
+        stem = "" if seed is None else str(seed)
+        info = _FileInfo(parameters, image.width, image.height, seed=seed, sha256=_sha256(data))
+        return self._write_new(data, stem, info)
 
     def import_file(self, path: Path) -> GalleryItem:
         """Copy a PNG, JPEG or WebP into the gallery as PNG, keeping its parameters.
@@ -370,16 +361,10 @@ class Gallery:
                 raise LibraryError(
                     f"{src.name} could not be converted to PNG ({exc}); the file may be damaged."
                 ) from exc
-        return self._write_new(
-            out,
-            stem,
-            parameters=parameters,
-            width=width,
-            height=height,
-            seed=seed,
-            sha256=_sha256(out),
-            source_sha256=source_sha,
+        info = _FileInfo(
+            parameters, width, height, seed=seed, sha256=_sha256(out), source_sha256=source_sha
         )
+        return self._write_new(out, stem, info)
 
     def _find_by_name(self, name: str) -> GalleryItem | None:
         with self._lock:
@@ -528,12 +513,8 @@ class Gallery:
             except OSError:
                 continue  # not a PNG after all, or vanished: look again next time
             parameters = pngio.parameters_from_texts(texts, (width, height)) or ""
-            infos.append(
-                (
-                    _FileInfo(name, st.st_size, st.st_mtime_ns, parameters, width, height),
-                    st.st_mtime,
-                )
-            )
+            info = _FileInfo(parameters, width, height, name, st.st_size, st.st_mtime_ns)
+            infos.append((info, st.st_mtime))
         if not gone and not infos:
             return 0, 0
         with self._lock, self._conn:

@@ -492,6 +492,6 @@ def _from_fooocus(text: str) -> str | None:
             "Seed": data.get("Seed"),
             "Size": "x".join(resolution[:2]) if len(resolution) >= 2 else "",
             "Model": _model_name(data.get("Base Model")),
-            "Version": f"Fooocus {_text(data.get('Version'))}".strip(),
+            "Version": _text(data.get("Version")) or "Fooocus",
         },
     )
