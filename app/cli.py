@@ -32,7 +32,9 @@ def _size(text: str) -> tuple[int, int]:
         w, h = text.lower().replace("×", "x").split("x")
         return int(w), int(h)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not WIDTHxHEIGHT, e.g. 512x768") from None
+        raise argparse.ArgumentTypeError(
+            f"size {text!r} is not WIDTHxHEIGHT, e.g. 512x768"
+        ) from None
 
 
 def _extend(text: str) -> tuple[int, int, int, int]:
@@ -58,32 +60,95 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
             "stdout, progress on stderr."
         ),
     )
-    p.add_argument("--model", metavar="PATH", help="a diffusers model folder (default: the default installed model)")
+    p.add_argument(
+        "--model",
+        metavar="PATH",
+        help="a diffusers model folder (default: the default installed model)",
+    )
     p.add_argument("--prompt", required=True, metavar="TEXT", help="what to draw")
     p.add_argument("--negative", default="", metavar="TEXT", help="what to avoid")
-    p.add_argument("--sampler", default=DEFAULT_SAMPLER, metavar="NAME",
-                   help=f"one of: {', '.join(SAMPLER_NAMES)} (default: {DEFAULT_SAMPLER})")
-    p.add_argument("--steps", type=int, default=25, metavar="N", help="denoising steps (default: 25)")
-    p.add_argument("--cfg", type=float, default=7.0, metavar="X", help="CFG scale, how closely to follow the prompt (default: 7)")
-    p.add_argument("--seed", type=int, default=-1, metavar="N", help="seed; -1 picks a random one (default: -1)")
-    p.add_argument("--size", type=_size, default=None, metavar="WxH",
-                   help="image size, multiples of 8 (default: 512x512, or the init image's size)")
-    p.add_argument("--batch", type=int, default=1, metavar="N", help="images in one go, seeds N, N+1, ... (default: 1)")
+    p.add_argument(
+        "--sampler",
+        default=DEFAULT_SAMPLER,
+        metavar="NAME",
+        help=f"one of: {', '.join(SAMPLER_NAMES)} (default: {DEFAULT_SAMPLER})",
+    )
+    p.add_argument(
+        "--steps", type=int, default=25, metavar="N", help="denoising steps (default: 25)"
+    )
+    p.add_argument(
+        "--cfg",
+        type=float,
+        default=7.0,
+        metavar="X",
+        help="CFG scale, how closely to follow the prompt (default: 7)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=-1,
+        metavar="N",
+        help="seed; -1 picks a random one (default: -1)",
+    )
+    p.add_argument(
+        "--size",
+        type=_size,
+        default=None,
+        metavar="WxH",
+        help="image size, multiples of 8 (default: 512x512, or the init image's size)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        metavar="N",
+        help="images in one go, seeds N, N+1, ... (default: 1)",
+    )
     p.add_argument("--init-image", metavar="PATH", help="start from this image (img2img)")
-    p.add_argument("--strength", type=float, default=None, metavar="X",
-                   help="how much of the init image changes, 0 < X <= 1 (default: 0.75 img2img, 1.0 inpaint/outpaint)")
-    p.add_argument("--mask", metavar="PATH", help="white = repaint (inpaint); same size as the init image")
-    p.add_argument("--outpaint", type=_extend, metavar="LEFT,TOP,RIGHT,BOTTOM",
-                   help="extend the init image by these pixels and fill the new area")
-    p.add_argument("--mask-blur", type=int, default=8, metavar="PX", help="soft seam width in pixels (default: 8)")
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        metavar="X",
+        help="how much of the init image changes, 0 < X <= 1 (default: 0.75 img2img, 1.0 inpaint/outpaint)",
+    )
+    p.add_argument(
+        "--mask", metavar="PATH", help="white = repaint (inpaint); same size as the init image"
+    )
+    p.add_argument(
+        "--outpaint",
+        type=_extend,
+        metavar="LEFT,TOP,RIGHT,BOTTOM",
+        help="extend the init image by these pixels and fill the new area",
+    )
+    p.add_argument(
+        "--mask-blur",
+        type=int,
+        default=8,
+        metavar="PX",
+        help="soft seam width in pixels (default: 8)",
+    )
     p.add_argument("--out", metavar="DIR", help="folder for the PNGs (default: the gallery)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="where to run (default: auto)")
+    p.add_argument(
+        "--device",
+        choices=["auto", "cpu", "cuda", "mps"],
+        default="auto",
+        help="where to run (default: auto)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p
 
 
 def build_request(args: argparse.Namespace) -> GenerationRequest:
-    mode = "outpaint" if args.outpaint else "inpaint" if args.mask else "img2img" if args.init_image else "txt2img"
+    mode = (
+        "outpaint"
+        if args.outpaint
+        else "inpaint"
+        if args.mask
+        else "img2img"
+        if args.init_image
+        else "txt2img"
+    )
     if mode != "txt2img" and not args.init_image:
         raise InvalidRequest(f"{mode} needs --init-image PATH.")
     init = load_image(args.init_image, "init image") if args.init_image else None
@@ -150,7 +215,9 @@ def run_generate(args: argparse.Namespace) -> int:
             try:
                 out_dir.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise CliError(f"The output folder {str(out_dir)!r} cannot be created ({exc.strerror}).") from exc
+                raise CliError(
+                    f"The output folder {str(out_dir)!r} cannot be created ({exc.strerror})."
+                ) from exc
         printer.say("Loading the engine…")
         from app.engine.device import detect_device
         from app.engine.engine import Engine
@@ -186,7 +253,9 @@ def resolve_model_path(model: str | None) -> Path:
     raise InvalidRequest("No model given; pass --model PATH to a diffusers model folder.")
 
 
-def save_results(images: list, infotexts: list[str], seeds: list[int], out_dir: Path | None) -> list[Path]:
+def save_results(
+    images: list, infotexts: list[str], seeds: list[int], out_dir: Path | None
+) -> list[Path]:
     """Write each image as a PNG with its parameters: to ``out_dir``, or into the gallery."""
     from app.library.pngio import next_counter, unique_path, write_png
 
@@ -195,7 +264,10 @@ def save_results(images: list, infotexts: list[str], seeds: list[int], out_dir: 
 
         gallery = Gallery()
         try:
-            return [gallery.add(im, text, seed=seed).path for im, text, seed in zip(images, infotexts, seeds, strict=True)]
+            return [
+                gallery.add(im, text, seed=seed).path
+                for im, text, seed in zip(images, infotexts, seeds, strict=True)
+            ]
         finally:
             gallery.close()
     paths = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 from PIL import Image
 
@@ -18,7 +18,7 @@ from app.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES, resolve_sampler
 
 Mode = Literal["txt2img", "img2img", "inpaint", "outpaint"]
 MODES: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "outpaint")
-ImageInput = Union[str, Path, Image.Image, None]
+ImageInput = str | Path | Image.Image | None
 
 MIN_SIZE, MAX_SIZE = 64, 4096
 MAX_STEPS = 1000
@@ -72,7 +72,9 @@ def load_image(image: ImageInput, what: str) -> Image.Image:
         ) from exc
 
 
-def outpaint_size(image_size: tuple[int, int], extend: tuple[int, int, int, int]) -> tuple[int, int]:
+def outpaint_size(
+    image_size: tuple[int, int], extend: tuple[int, int, int, int]
+) -> tuple[int, int]:
     left, top, right, bottom = extend
     return image_size[0] + left + right, image_size[1] + top + bottom
 

@@ -65,7 +65,10 @@ def install_torch() -> None:
     if system == "Linux" and not has_nvidia_gpu():
         spec = f"torch=={TORCH_VERSION}+cpu"
         # Local wheels / configured indexes first; PyTorch's CPU index only if that fails.
-        if pip("install", "-q", spec) != 0 and pip("install", "-q", spec, "--extra-index-url", CPU_INDEX) != 0:
+        if (
+            pip("install", "-q", spec) != 0
+            and pip("install", "-q", spec, "--extra-index-url", CPU_INDEX) != 0
+        ):
             sys.exit(f"Could not install {spec}; check the network and try again.")
     elif system == "Windows" and not has_nvidia_gpu():
         # PyPI's Windows wheel is the CPU build.
@@ -81,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extras", default="dev")
     args = parser.parse_args()
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run by the system python3
         sys.exit("Easel needs Python 3.11 or newer; install it and run make again.")
     stamp = VENV / ".easel-installed"
     digest = hashlib.sha256(

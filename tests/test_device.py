@@ -17,7 +17,8 @@ def fake(monkeypatch: pytest.MonkeyPatch):
     def set_available(cuda: bool = False, mps: bool = False, vram: int = 24 * 1024**3) -> None:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
         monkeypatch.setattr(
-            torch.cuda, "get_device_properties",
+            torch.cuda,
+            "get_device_properties",
             lambda i: SimpleNamespace(name="NVIDIA Fake 4090", total_memory=vram),
         )
         monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
@@ -63,6 +64,8 @@ def test_mps_fallback_env_is_set_before_torch_loads() -> None:
         "import sys, os, app.engine.device; assert 'torch' not in sys.modules; "
         "print(os.environ['PYTORCH_ENABLE_MPS_FALLBACK'])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": ""}
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"

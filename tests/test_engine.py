@@ -18,7 +18,9 @@ from app.request import GenerationRequest
 from app.samplers import SAMPLER_NAMES, SAMPLERS
 
 
-def reference(cls: type, components: dict[str, Any], sampler: str, seeds: list[int], **kw: Any) -> list[Image.Image]:
+def reference(
+    cls: type, components: dict[str, Any], sampler: str, seeds: list[int], **kw: Any
+) -> list[Image.Image]:
     """What diffusers itself makes for the same components, sampler, seeds and settings."""
     pipe = cls(**components, requires_safety_checker=False)
     spec = SAMPLERS[sampler]
@@ -40,14 +42,28 @@ def max_diff(a: Image.Image, b: Image.Image, region: np.ndarray | None = None) -
 @pytest.mark.parametrize("sampler", ["Euler a", "DPM++ 2M Karras", "DDIM"])
 def test_txt2img_equals_diffusers(tiny_engine: Engine, tiny_components: dict, sampler: str) -> None:
     req = GenerationRequest(
-        "a lighthouse at dusk", negative_prompt="blurry", sampler=sampler, steps=4,
-        cfg_scale=6.5, seed=1234, width=64, height=72, batch_size=2,
+        "a lighthouse at dusk",
+        negative_prompt="blurry",
+        sampler=sampler,
+        steps=4,
+        cfg_scale=6.5,
+        seed=1234,
+        width=64,
+        height=72,
+        batch_size=2,
     )
     result = tiny_engine.generate(req)
     ref = reference(
-        diffusers.StableDiffusionPipeline, tiny_components, sampler, [1234, 1235],
-        prompt=req.prompt, negative_prompt=req.negative_prompt, num_inference_steps=4,
-        guidance_scale=6.5, width=64, height=72,
+        diffusers.StableDiffusionPipeline,
+        tiny_components,
+        sampler,
+        [1234, 1235],
+        prompt=req.prompt,
+        negative_prompt=req.negative_prompt,
+        num_inference_steps=4,
+        guidance_scale=6.5,
+        width=64,
+        height=72,
     )
     assert result.seeds == [1234, 1235]
     assert [im.size for im in result.images] == [(64, 72), (64, 72)]
@@ -57,14 +73,27 @@ def test_txt2img_equals_diffusers(tiny_engine: Engine, tiny_components: dict, sa
 
 def test_img2img_equals_diffusers(tiny_engine: Engine, tiny_components: dict, photo: Path) -> None:
     req = GenerationRequest(
-        "an oil painting", mode="img2img", init_image=str(photo), strength=0.6,
-        steps=5, seed=7, width=64, height=64, sampler="Euler",
+        "an oil painting",
+        mode="img2img",
+        init_image=str(photo),
+        strength=0.6,
+        steps=5,
+        seed=7,
+        width=64,
+        height=64,
+        sampler="Euler",
     )
     result = tiny_engine.generate(req)
     ref = reference(
-        diffusers.StableDiffusionImg2ImgPipeline, tiny_components, "Euler", [7],
-        prompt=req.prompt, image=Image.open(photo).convert("RGB"), strength=0.6,
-        num_inference_steps=5, guidance_scale=7.0,
+        diffusers.StableDiffusionImg2ImgPipeline,
+        tiny_components,
+        "Euler",
+        [7],
+        prompt=req.prompt,
+        image=Image.open(photo).convert("RGB"),
+        strength=0.6,
+        num_inference_steps=5,
+        guidance_scale=7.0,
     )
     assert max_diff(result.images[0], ref[0]) <= 1
     assert result.request.mode == "img2img" and result.request.strength == 0.6
@@ -78,24 +107,48 @@ def _square_mask(size: int = 64, lo: int = 16, hi: int = 48) -> Image.Image:
 
 @pytest.mark.parametrize("arch", ["tiny", "tiny-inpaint"])
 def test_inpaint_matches_diffusers_inside_and_original_outside(
-    arch: str, tiny_components: dict, tiny_inpaint_components: dict, cpu_device: Any,
-    photo: Path, tmp_path: Path,
+    arch: str,
+    tiny_components: dict,
+    tiny_inpaint_components: dict,
+    cpu_device: Any,
+    photo: Path,
+    tmp_path: Path,
 ) -> None:
     components = tiny_components if arch == "tiny" else tiny_inpaint_components
     engine = Engine(cpu_device)
-    engine.load_pipeline(diffusers.StableDiffusionInpaintPipeline(**components, requires_safety_checker=False), arch)
+    engine.load_pipeline(
+        diffusers.StableDiffusionInpaintPipeline(**components, requires_safety_checker=False), arch
+    )
     mask = _square_mask()
     mask_path = tmp_path / "mask.png"
     mask.save(mask_path)
     req = GenerationRequest(
-        "a blue door", mode="inpaint", init_image=str(photo), mask=str(mask_path),
-        strength=1.0, steps=4, seed=99, width=64, height=64, sampler="Euler a", mask_blur=4,
+        "a blue door",
+        mode="inpaint",
+        init_image=str(photo),
+        mask=str(mask_path),
+        strength=1.0,
+        steps=4,
+        seed=99,
+        width=64,
+        height=64,
+        sampler="Euler a",
+        mask_blur=4,
     )
     result = engine.generate(req)
     ref = reference(
-        diffusers.StableDiffusionInpaintPipeline, components, "Euler a", [99],
-        prompt=req.prompt, image=Image.open(photo).convert("RGB"), mask_image=mask,
-        strength=1.0, num_inference_steps=4, guidance_scale=7.0, width=64, height=64,
+        diffusers.StableDiffusionInpaintPipeline,
+        components,
+        "Euler a",
+        [99],
+        prompt=req.prompt,
+        image=Image.open(photo).convert("RGB"),
+        mask_image=mask,
+        strength=1.0,
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        width=64,
+        height=64,
     )
     original = Image.open(photo).convert("RGB")
     m = np.asarray(mask) > 0
@@ -110,8 +163,14 @@ def test_inpaint_matches_diffusers_inside_and_original_outside(
 
 def test_outpaint_extends_and_keeps_the_original(tiny_engine: Engine, photo: Path) -> None:
     req = GenerationRequest(
-        "a wide landscape", mode="outpaint", init_image=str(photo), outpaint=(16, 0, 32, 8),
-        strength=1.0, steps=3, seed=3, mask_blur=4,
+        "a wide landscape",
+        mode="outpaint",
+        init_image=str(photo),
+        outpaint=(16, 0, 32, 8),
+        strength=1.0,
+        steps=3,
+        seed=3,
+        mask_blur=4,
     )
     result = tiny_engine.generate(req)
     out = result.images[0]
@@ -141,7 +200,7 @@ def test_batch_uses_consecutive_seeds(tiny_engine: Engine) -> None:
     base = GenerationRequest("a tree", steps=3, seed=500, width=64, height=64, batch_size=3)
     batch = tiny_engine.generate(base)
     assert batch.seeds == [500, 501, 502]
-    assert ["Seed: 50%d" % i in t for i, t in enumerate(batch.infotexts)] == [True] * 3
+    assert [f"Seed: {500 + i}" in t for i, t in enumerate(batch.infotexts)] == [True] * 3
     single = tiny_engine.generate(base.replace(seed=502, batch_size=1))
     # The same picture as a batch of one with that seed (batched math may differ by a bit).
     assert max_diff(batch.images[2], single.images[0]) <= 2
@@ -181,7 +240,8 @@ def test_cancel_stops_within_one_step(tiny_engine: Engine) -> None:
     with pytest.raises(Cancelled):
         tiny_engine.generate(
             GenerationRequest("a fox", steps=20, seed=1, width=64, height=64),
-            on_progress=on_progress, cancel=cancel,
+            on_progress=on_progress,
+            cancel=cancel,
         )
     assert steps == [1, 2]
 
@@ -191,11 +251,15 @@ def test_cancel_before_start_runs_nothing(tiny_engine: Engine) -> None:
     cancel.set()
     steps: list[Progress] = []
     with pytest.raises(Cancelled):
-        tiny_engine.generate(GenerationRequest("x", steps=3, width=64, height=64), steps.append, cancel)
+        tiny_engine.generate(
+            GenerationRequest("x", steps=3, width=64, height=64), steps.append, cancel
+        )
     assert steps == []
 
 
-def test_modes_share_one_set_of_weights(tiny_model_dir: Path, cpu_device: Any, photo: Path, tmp_path: Path) -> None:
+def test_modes_share_one_set_of_weights(
+    tiny_model_dir: Path, cpu_device: Any, photo: Path, tmp_path: Path
+) -> None:
     engine = Engine(cpu_device)
     engine.load(tiny_model_dir)
     mask_path = tmp_path / "m.png"
@@ -203,7 +267,9 @@ def test_modes_share_one_set_of_weights(tiny_model_dir: Path, cpu_device: Any, p
     common = {"steps": 2, "seed": 1, "width": 64, "height": 64}
     engine.generate(GenerationRequest("a", **common))
     engine.generate(GenerationRequest("a", mode="img2img", init_image=str(photo), **common))
-    engine.generate(GenerationRequest("a", mode="inpaint", init_image=str(photo), mask=str(mask_path), **common))
+    engine.generate(
+        GenerationRequest("a", mode="inpaint", init_image=str(photo), mask=str(mask_path), **common)
+    )
     text, image, inpaint = (engine.pipeline(k) for k in ("text", "image", "inpaint"))
     assert type(text).__name__ == "StableDiffusionPipeline"
     assert type(image).__name__ == "StableDiffusionImg2ImgPipeline"
@@ -229,7 +295,9 @@ def test_fp16_nan_decode_is_redone_in_fp32(tiny_components: dict) -> None:
     from app.engine.device import DeviceInfo
 
     components = {k: copy.deepcopy(v) for k, v in tiny_components.items()}
-    pipe = diffusers.StableDiffusionPipeline(**components, requires_safety_checker=False).to(torch.float16)
+    pipe = diffusers.StableDiffusionPipeline(**components, requires_safety_checker=False).to(
+        torch.float16
+    )
     with torch.no_grad():
         pipe.vae.decoder.conv_in.weight *= 1e5  # fine in fp32 (a norm follows), inf in fp16
         pipe.vae.decoder.conv_in.bias *= 1e5

@@ -18,7 +18,10 @@ def check(req: GenerationRequest, message: str) -> None:
 
 
 def test_size_not_multiple_of_8() -> None:
-    check(GenerationRequest("x", width=513, height=512), "Size 513x512 is not a multiple of 8; try 512x512.")
+    check(
+        GenerationRequest("x", width=513, height=512),
+        "Size 513x512 is not a multiple of 8; try 512x512.",
+    )
 
 
 def test_size_out_of_range() -> None:
@@ -44,7 +47,9 @@ def test_strength_outside_0_1(strength: float, tmp_path: Path) -> None:
 
 
 def test_unknown_sampler() -> None:
-    with pytest.raises(InvalidRequest, match=r"^Unknown sampler 'Euler b'; choose one of: Euler a, Euler, "):
+    with pytest.raises(
+        InvalidRequest, match=r"^Unknown sampler 'Euler b'; choose one of: Euler a, Euler, "
+    ):
         validate(GenerationRequest("x", sampler="Euler b"))
 
 
@@ -57,13 +62,17 @@ def test_missing_image_file(tmp_path: Path) -> None:
 
 
 def test_no_init_image_for_img2img() -> None:
-    check(GenerationRequest("x", mode="img2img"), "The init image is missing; choose an image file.")
+    check(
+        GenerationRequest("x", mode="img2img"), "The init image is missing; choose an image file."
+    )
 
 
 def test_unreadable_image_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not really a png")
-    with pytest.raises(InvalidRequest, match=r"could not be read as an image .*; use a PNG, JPEG or WebP file\.$"):
+    with pytest.raises(
+        InvalidRequest, match=r"could not be read as an image .*; use a PNG, JPEG or WebP file\.$"
+    ):
         validate(GenerationRequest("x", mode="img2img", init_image=str(bad)))
 
 
@@ -72,7 +81,9 @@ def test_mask_of_another_size(tmp_path: Path) -> None:
     Image.new("RGB", (64, 64)).save(img)
     Image.new("L", (64, 72), 255).save(mask)
     check(
-        GenerationRequest("x", mode="inpaint", init_image=str(img), mask=str(mask), width=64, height=64),
+        GenerationRequest(
+            "x", mode="inpaint", init_image=str(img), mask=str(mask), width=64, height=64
+        ),
         "The mask is 64x72 but the image is 64x64; they must be the same size.",
     )
 
@@ -82,7 +93,9 @@ def test_empty_mask(tmp_path: Path) -> None:
     Image.new("RGB", (64, 64)).save(img)
     Image.new("L", (64, 64), 0).save(mask)
     check(
-        GenerationRequest("x", mode="inpaint", init_image=str(img), mask=str(mask), width=64, height=64),
+        GenerationRequest(
+            "x", mode="inpaint", init_image=str(img), mask=str(mask), width=64, height=64
+        ),
         "The mask is empty; paint the area to repaint in white.",
     )
 
@@ -104,7 +117,11 @@ def test_valid_request_loads_images_once(tmp_path: Path) -> None:
     img = tmp_path / "i.png"
     Image.new("RGB", (64, 64), (10, 20, 30)).save(img)
     out = validate(GenerationRequest("x", mode="img2img", init_image=str(img), width=64, height=64))
-    assert isinstance(out.init_image, Image.Image) and out.init_image.getpixel((0, 0)) == (10, 20, 30)
+    assert isinstance(out.init_image, Image.Image) and out.init_image.getpixel((0, 0)) == (
+        10,
+        20,
+        30,
+    )
     assert validate(out) == out  # idempotent
 
 

@@ -92,7 +92,6 @@ class Engine:
             )
         from diffusers import DiffusionPipeline
         from diffusers.utils import logging as diffusers_logging
-
         from transformers.utils import logging as transformers_logging
 
         diffusers_logging.disable_progress_bar()
@@ -107,7 +106,7 @@ class Engine:
                 requires_safety_checker=False,
                 local_files_only=True,
             )
-        except (OSError, ValueError, RuntimeError, KeyError, TypeError, EnvironmentError) as exc:
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
             raise ModelLoadError(
                 f"The model in {str(path)!r} could not be loaded; it is incomplete or corrupt "
                 f"({_short(exc)}); download or import it again."

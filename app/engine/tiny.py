@@ -253,7 +253,10 @@ def build_sd2_components(seed: int = 0) -> dict[str, Any]:
 def build_sdxl_components(seed: int = 0) -> dict[str, Any]:
     """A tiny SDXL-like pipeline: two text encoders of different widths (32 and 64, the second
     with a projection), a UNet conditioned on their concatenation (96) plus the size/crop
-    "text_time" embedding, and an Euler scheduler as SDXL ships with."""
+    "text_time" embedding, and an Euler scheduler as SDXL ships with.
+
+    The widths must differ, as CLIP-L's 768 and bigG's 1280 do: diffusers' single-file loader
+    tells the two encoders apart by their position-embedding width."""
     import torch
     from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
