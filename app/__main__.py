@@ -21,10 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Easel: a desktop app for Stable Diffusion. With no command, opens the window.",
     )
     parser.add_argument("--version", action="version", version=f"Easel {__version__}")
+    parser.add_argument(
+        "--selftest",
+        action="store_true",
+        help="generate one image with a tiny built-in model to check this installation",
+    )
+    parser.add_argument(
+        "--smoke-window", action="store_true", help=argparse.SUPPRESS
+    )  # packaging checks: open the main window, then quit
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from app.cli import add_generate_parser
+    from app.cli_models import add_models_parser
 
     add_generate_parser(sub)
+    add_models_parser(sub)
     return parser
 
 
@@ -35,10 +45,18 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_app()
     args = build_parser().parse_args(argv)
+    if args.selftest or args.smoke_window:
+        from app import selftest
+
+        return selftest.run_selftest() if args.selftest else selftest.run_smoke_window()
     if args.command == "generate":
         from app.cli import run_generate
 
         return run_generate(args)
+    if args.command == "models":
+        from app.cli_models import run_models
+
+        return run_models(args)
     build_parser().print_help()
     return 2
 

@@ -63,7 +63,7 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     p.add_argument(
         "--model",
         metavar="PATH",
-        help="a diffusers model folder (default: the default installed model)",
+        help="a model id from 'models list', a diffusers folder or a .safetensors file (default: the default model)",
     )
     p.add_argument("--prompt", required=True, metavar="TEXT", help="what to draw")
     p.add_argument("--negative", default="", metavar="TEXT", help="what to avoid")
@@ -209,7 +209,7 @@ def run_generate(args: argparse.Namespace) -> int:
     printer = _ProgressPrinter(args.quiet)
     try:
         request = build_request(args)
-        model = resolve_model_path(args.model)
+        model, model_name = resolve_model(args.model)
         out_dir = Path(args.out).expanduser() if args.out else None
         if out_dir is not None:
             try:
@@ -223,8 +223,8 @@ def run_generate(args: argparse.Namespace) -> int:
         from app.engine.engine import Engine
 
         engine = Engine(detect_device(None if args.device == "auto" else args.device))
-        printer.say(f"Loading {model.name} on {engine.device.describe()}…")
-        engine.load(model)
+        printer.say(f"Loading {model_name} on {engine.device.describe()}…")
+        engine.load(model, name=model_name)
         result = engine.generate(request, on_progress=printer, cancel=threading.Event())
         for path in save_results(result.images, result.infotexts, result.seeds, out_dir):
             print(path, flush=True)
@@ -244,13 +244,29 @@ def run_generate(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def resolve_model_path(model: str | None) -> Path:
+def resolve_model(model: str | None) -> tuple[Path, str]:
+    """--model as a path, or a model id/name from the registry; else the default model.
+
+    Returns the path to load and the name written into the metadata ("Model").
+    """
     if model:
         path = Path(model).expanduser()
-        if not path.exists():
+        if path.exists():
+            return path, path.stem
+        if "/" in model or "\\" in model or model.endswith((".safetensors", ".ckpt")):
             raise InvalidRequest(f"The model {str(path)!r} does not exist; check the path.")
-        return path
-    raise InvalidRequest("No model given; pass --model PATH to a diffusers model folder.")
+    from app.engine import models
+
+    info = models.find(model) if model else models.default_model()
+    if info is None:
+        raise InvalidRequest(
+            "No model is installed; run 'python -m app models download sd15' or pass "
+            "--model PATH to a diffusers folder or .safetensors file."
+        )
+    if not info.usable or not info.path:
+        raise InvalidRequest(f"{info.name} is not installed; download or import it first.")
+    name = info.id.split("/")[-1] if info.source == "catalog" else Path(info.path).stem
+    return Path(info.path), name
 
 
 def save_results(

@@ -77,14 +77,13 @@ class Engine:
         return bool(self._pipes)
 
     def load(self, model: str | Path, name: str | None = None, model_hash: str = "") -> None:
-        """Load a diffusers model folder (model_index.json + components) once."""
+        """Load a diffusers model folder, or a single .safetensors checkpoint, once."""
         path = Path(model).expanduser()
         if not path.exists():
             raise ModelLoadError(f"The model {str(path)!r} does not exist; pick another model.")
         if path.is_file():
-            raise ModelLoadError(
-                f"{path.name} is a single file; import it in the model manager first."
-            )
+            self._load_single_file(path, name)
+            return
         if not (path / "model_index.json").is_file():
             raise ModelLoadError(
                 f"{str(path)!r} is not a diffusers model folder (it has no model_index.json); "
@@ -112,6 +111,24 @@ class Engine:
                 f"({_short(exc)}); download or import it again."
             ) from exc
         self.load_pipeline(pipe, name or path.name, model_hash)
+        self.model_path = path
+
+    def _load_single_file(self, path: Path, name: str | None) -> None:
+        from app.engine.checkpoints import inspect_checkpoint, load_single_file_pipeline
+        from app.engine.download import family_config_dir
+        from app.engine.models import model_hash
+
+        info = inspect_checkpoint(path)
+        config = family_config_dir(info.family) if info.family else None
+        if info.kind == "checkpoint" and info.family and config is None:
+            label = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sd2-v": "SD 2.x", "sdxl": "SDXL"}
+            raise ModelLoadError(
+                f"{path.name} is an {label.get(info.family, info.family)} model, whose small "
+                "config files are not on this computer yet; connect to the internet once and "
+                "open the model manager so Easel can fetch them (a few MB)."
+            )
+        pipe = load_single_file_pipeline(path, config or path.parent, self.device.torch_dtype())
+        self.load_pipeline(pipe, name or path.stem, model_hash(path))
         self.model_path = path
 
     def load_pipeline(self, pipe: Any, name: str, model_hash: str = "") -> None:

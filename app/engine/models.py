@@ -1,0 +1,413 @@
+"""The model registry: what is installed, where, and which one is the default.
+
+Sources, all listed together:
+- catalog models downloaded into the Hugging Face cache (shared with other tools);
+- imported single files, copied (``.safetensors``) or converted once (``.ckpt``) into Easel's
+  own models folder;
+- diffusers folders and model libraries the user already has (an A1111
+  ``models/Stable-diffusion``, a ComfyUI ``models/checkpoints``), used in place, never copied.
+
+Plain Python at import (no torch): the model worker lists models for the window quickly.
+State lives in ``data_dir()/models.json``; everything else is read from the files themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.engine import catalog, download, hubcache
+from app.engine.checkpoints import PICKLE_SUFFIXES, convert_ckpt_to_safetensors, inspect_checkpoint
+from app.errors import ModelLoadError
+from app.library.paths import data_dir
+
+MODEL_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str  # catalog id, or "file:<path>" / "folder:<path>" for local models
+    name: str
+    kind: str  # checkpoint | lora | vae | textual-inversion | vae-preview | unknown
+    family: str | None
+    source: str  # catalog | imported | library | folder
+    path: str | None  # what Engine.load takes, when available on this computer
+    size_bytes: int
+    installed: bool
+    default: bool = False
+    inpainting: bool = False
+    description: str = ""
+    licence: str = ""
+    recommended: dict[str, Any] | None = None
+    problem: str = ""  # why a local file can't be used, when it can't
+
+    @property
+    def usable(self) -> bool:
+        return self.installed and self.kind == "checkpoint" and not self.problem
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _State:
+    default: str = ""
+    folders: list[str] = field(default_factory=list)  # model libraries, scanned in place
+    diffusers: list[str] = field(default_factory=list)  # diffusers folders added in place
+
+
+def models_dir() -> Path:
+    path = data_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _state_path() -> Path:
+    return data_dir() / "models.json"
+
+
+def _load_state() -> _State:
+    try:
+        raw = json.loads(_state_path().read_text(encoding="utf-8"))
+        return _State(
+            default=str(raw.get("default", "")),
+            folders=[str(p) for p in raw.get("folders", [])],
+            diffusers=[str(p) for p in raw.get("diffusers", [])],
+        )
+    except (OSError, ValueError, AttributeError):
+        return _State()
+
+
+def _save_state(state: _State) -> None:
+    path = _state_path()
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _folder_size(path: Path) -> int:
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if p.is_file():
+                total += p.stat().st_size  # follows HF cache symlinks to their blobs
+        except OSError:
+            pass
+    return total
+
+
+def _catalog_models(default: str) -> list[ModelInfo]:
+    out = []
+    for e in catalog.load_catalog():
+        snap = download.installed_snapshot(e)
+        out.append(
+            ModelInfo(
+                id=e.id,
+                name=e.name,
+                kind=e.kind,
+                family=e.family,
+                source="catalog",
+                path=str(snap) if snap else None,
+                size_bytes=e.size_bytes,
+                installed=snap is not None,
+                default=(default == e.id) if default else e.default,
+                inpainting=e.inpainting,
+                description=e.description,
+                licence=e.licence,
+                recommended=asdict(e.recommended) if e.recommended else None,
+            )
+        )
+    return out
+
+
+def _file_model(path: Path, source: str, default: str) -> ModelInfo:
+    mid = f"file:{path}"
+    try:
+        info = inspect_checkpoint(path)
+        kind, family, inpainting, problem = info.kind, info.family, info.inpainting, ""
+        if kind == "checkpoint" and family is None:
+            problem = "unsupported architecture"
+    except ModelLoadError as exc:
+        kind, family, inpainting, problem = "unknown", None, False, str(exc)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    return ModelInfo(
+        id=mid,
+        name=path.stem,
+        kind=kind,
+        family=family,
+        source=source,
+        path=str(path),
+        size_bytes=size,
+        installed=True,
+        default=default == mid,
+        inpainting=inpainting,
+        problem=problem,
+    )
+
+
+def _scan(folder: Path) -> list[Path]:
+    try:
+        return sorted(
+            p for p in folder.rglob("*") if p.suffix.lower() in MODEL_SUFFIXES and p.is_file()
+        )
+    except OSError:
+        return []
+
+
+def list_models(include_available: bool = True) -> list[ModelInfo]:
+    """Every model: catalog entries (installed or not), imported files, added folders."""
+    state = _load_state()
+    models = _catalog_models(state.default) if include_available else []
+    if not include_available:
+        models = [m for m in _catalog_models(state.default) if m.installed]
+    for p in _scan(models_dir()):
+        if p.suffix.lower() == ".safetensors":  # .ckpt never stays: it is converted on import
+            models.append(_file_model(p, "imported", state.default))
+    for folder in state.folders:
+        for p in _scan(Path(folder)):
+            models.append(_file_model(p, "library", state.default))
+    for folder in state.diffusers:
+        p = Path(folder)
+        mid = f"folder:{p}"
+        ok = (p / "model_index.json").is_file()
+        models.append(
+            ModelInfo(
+                id=mid,
+                name=p.name,
+                kind="checkpoint",
+                family=None,
+                source="folder",
+                path=str(p),
+                size_bytes=_folder_size(p) if ok else 0,
+                installed=ok,
+                default=state.default == mid,
+                problem="" if ok else "the folder is gone or has no model_index.json",
+            )
+        )
+    if not any(m.default and m.usable for m in models):
+        # No usable default chosen: the first installed checkpoint stands in.
+        first = next((m for m in models if m.usable), None)
+        if first is not None:
+            models = [
+                ModelInfo(**{**m.to_dict(), "default": m is first})
+                if m.default or m is first
+                else m
+                for m in models
+            ]
+    return models
+
+
+def find(model_id_or_path: str) -> ModelInfo:
+    """A model by id, catalog repo id, name, or path; ModelLoadError when unknown."""
+    text = model_id_or_path.strip()
+    models = list_models()
+    for m in models:
+        if text in (m.id, m.name) or (m.source == "catalog" and text == catalog.get(m.id).repo_id):
+            return m
+    path = Path(text).expanduser()
+    if path.exists():
+        resolved = str(path.resolve())
+        for m in models:
+            if m.path and str(Path(m.path).resolve()) == resolved:
+                return m
+        if path.is_dir():
+            return ModelInfo(
+                f"folder:{resolved}",
+                path.name,
+                "checkpoint",
+                None,
+                "folder",
+                resolved,
+                0,
+                (path / "model_index.json").is_file(),
+            )
+        return _file_model(path.resolve(), "library", "")
+    raise ModelLoadError(f"No model called {text!r}; run 'models list' to see what is installed.")
+
+
+def default_model() -> ModelInfo | None:
+    return next((m for m in list_models() if m.default and m.usable), None)
+
+
+def set_default(model_id: str) -> ModelInfo:
+    m = find(model_id)
+    if not m.usable:
+        raise ModelLoadError(f"{m.name} is not installed; download or import it first.")
+    with _LOCK:
+        state = _load_state()
+        state.default = m.id
+        _save_state(state)
+    return find(m.id)
+
+
+def import_path(path: str | Path, on_step: Callable[[str], None] | None = None) -> ModelInfo:
+    """Import a checkpoint or LoRA file (copied, or converted once from .ckpt), or add a folder.
+
+    A diffusers folder (with model_index.json) and a model library folder (A1111/ComfyUI) are
+    registered and used where they are.
+    """
+    src = Path(path).expanduser()
+    if not src.exists():
+        raise ModelLoadError(f"{str(src)!r} does not exist; check the path.")
+    if src.is_dir():
+        return _add_folder(src.resolve())
+    info = inspect_checkpoint(src)  # refuses unsafe pickles and broken files, with a sentence
+    if info.kind == "checkpoint" and info.family is None:
+        raise ModelLoadError(
+            f"{src.name} is a model architecture Easel doesn't support yet (not SD 1.x, 2.x or XL)."
+        )
+    if info.kind not in ("checkpoint", "lora", "vae", "textual-inversion"):
+        raise ModelLoadError(f"{src.name} is not a model Easel recognises; nothing was imported.")
+    sub = {"checkpoint": "", "lora": "lora", "vae": "vae", "textual-inversion": "embeddings"}
+    folder = models_dir() / sub[info.kind]
+    folder.mkdir(parents=True, exist_ok=True)
+    dst = folder / (src.stem + ".safetensors")
+    if dst.exists() and dst.stat().st_size and _same_file(src, dst):
+        return _file_model(dst, "imported", _load_state().default)
+    if src.suffix.lower() in PICKLE_SUFFIXES:
+        if on_step:
+            on_step(f"Converting {src.name} to safetensors…")
+        convert_ckpt_to_safetensors(src, dst)
+    else:
+        if on_step:
+            on_step(f"Copying {src.name}…")
+        _copy_atomic(src, dst)
+    return _file_model(dst, "imported", _load_state().default)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (
+            a.suffix.lower() == ".safetensors"
+            and a.stat().st_size == b.stat().st_size
+            and inspect_checkpoint(a).sha256_10 == inspect_checkpoint(b).sha256_10
+        )
+    except (OSError, ModelLoadError):
+        return False
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    free = shutil.disk_usage(dst.parent).free
+    size = src.stat().st_size
+    if size > free:
+        raise ModelLoadError(
+            f"Not enough disk space to import {src.name}: {size / 1e9:.1f} GB needed, "
+            f"{free / 1e9:.1f} GB free; free some space and try again."
+        )
+    tmp = dst.with_name(f".{dst.name}.part")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ModelLoadError(
+            f"Could not copy {src.name} ({exc.strerror}); nothing was imported."
+        ) from exc
+
+
+def _add_folder(folder: Path) -> ModelInfo:
+    with _LOCK:
+        state = _load_state()
+        if (folder / "model_index.json").is_file():
+            if str(folder) not in state.diffusers:
+                state.diffusers.append(str(folder))
+            _save_state(state)
+            return find(f"folder:{folder}")
+        files = _scan(folder)
+        if not files:
+            raise ModelLoadError(
+                f"{folder} holds no .safetensors or .ckpt models; choose a models folder "
+                "(e.g. A1111's models/Stable-diffusion or ComfyUI's models/checkpoints)."
+            )
+        if str(folder) not in state.folders:
+            state.folders.append(str(folder))
+        _save_state(state)
+    first = _file_model(files[0], "library", "")
+    return ModelInfo(
+        **{
+            **first.to_dict(),
+            "id": f"library:{folder}",
+            "name": folder.name,
+            "kind": "library",
+            "path": str(folder),
+            "size_bytes": sum(f.stat().st_size for f in files),
+        }
+    )
+
+
+def remove(model_id: str) -> str:
+    """Delete a downloaded or imported model (frees the disk) or forget an added folder.
+
+    Returns a sentence saying what was done. Files in the user's own folders are never deleted.
+    """
+    if model_id.startswith("library:"):
+        folder = model_id.split(":", 1)[1]
+        with _LOCK:
+            state = _load_state()
+            state.folders = [f for f in state.folders if f != folder]
+            _save_state(state)
+        return f"Easel no longer lists the models in {folder}; the files are untouched."
+    m = find(model_id)
+    with _LOCK:
+        state = _load_state()
+        if state.default == m.id:
+            state.default = ""
+        if m.source == "folder":
+            state.diffusers = [f for f in state.diffusers if f != m.path]
+        _save_state(state)
+    if m.source == "catalog":
+        entry = catalog.get(m.id)
+        folder = hubcache.repo_folder(entry.repo_id)
+        freed = _folder_size(folder / "blobs") if folder.exists() else 0
+        shutil.rmtree(folder, ignore_errors=True)
+        return f"Removed {m.name}; {freed / 1e9:.2f} GB freed."
+    if m.source == "imported" and m.path:
+        size = m.size_bytes
+        Path(m.path).unlink(missing_ok=True)
+        return f"Removed {m.name}; {size / 1e9:.2f} GB freed."
+    if m.source == "folder":
+        return f"Easel no longer lists {m.name}; the folder is untouched."
+    raise ModelLoadError(
+        f"{m.name} is in your own folder {Path(m.path or '').parent}; Easel does not delete it."
+    )
+
+
+def model_hash(path: str | Path) -> str:
+    """A1111's "Model hash" (first 10 hex digits of the file's SHA-256), cached by size+mtime
+    so a 2-7 GB checkpoint is hashed once, not at every load."""
+    from app.engine.safeload import file_sha256
+
+    p = Path(path)
+    st = p.stat()
+    key = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    cache_path = data_dir() / "model-hashes.json"
+    with _LOCK:
+        try:
+            cache = json.loads(cache_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            cache = {}
+        if key in cache:
+            return str(cache[key])
+    digest = file_sha256(p)[:10]
+    with _LOCK:
+        cache[key] = digest
+        tmp = cache_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(cache), encoding="utf-8")
+        os.replace(tmp, cache_path)
+    return digest
+
+
+def disk_usage(models: list[ModelInfo] | None = None) -> int:
+    """Bytes used by models Easel manages (downloads and imports, not the user's own folders)."""
+    models = models if models is not None else list_models()
+    return sum(m.size_bytes for m in models if m.installed and m.source in ("catalog", "imported"))
