@@ -110,7 +110,7 @@ class Engine:
                 f"The model in {str(path)!r} could not be loaded; it is incomplete or corrupt "
                 f"({_short(exc)}); download or import it again."
             ) from exc
-        self.load_pipeline(pipe, name or path.name, model_hash)
+        self.load_pipeline(pipe, name or display_name(path), model_hash)
         self.model_path = path
 
     def _load_single_file(self, path: Path, name: str | None) -> None:
@@ -322,6 +322,14 @@ class Engine:
             f"The {self.device.kind.upper()} ran out of memory at {req.width}x{req.height}, "
             f"batch {req.batch_size}; lower the size or the batch, or close other apps using it."
         )
+
+
+def display_name(path: Path) -> str:
+    """The model's name for the UI and the metadata: a Hugging Face cache snapshot is named
+    after its repo ("stable-diffusion-v1-5"), not its commit hash; a file after its stem."""
+    if path.parent.name == "snapshots" and path.parent.parent.name.startswith("models--"):
+        return path.parent.parent.name.split("--")[-1]
+    return path.stem if path.is_file() else path.name
 
 
 def _to_pil(image: np.ndarray) -> Image.Image:
