@@ -1,0 +1,186 @@
+"""The model manager's thread: listing, downloads (progress, cancel), imports and removal.
+
+Cheap to import: the engine's model modules load inside the thread. One download at a time;
+``cancel_download()`` may be called from any thread (it only sets an Event).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from app.errors import Cancelled, EaselError
+
+log = logging.getLogger(__name__)
+
+
+class _ModelsLoop(QObject):
+    # {"models": [ModelInfo dicts], "disk": bytes Easel's models use, "locations": {label: path}}
+    modelsListed = Signal(object)
+    downloadProgress = Signal(str, object)  # model id, {done, total, speed, eta, file, phase}
+    downloadFinished = Signal(str, str)  # model id, snapshot path
+    downloadFailed = Signal(str, str)  # model id, sentence
+    downloadCancelled = Signal(str, str)
+    operationDone = Signal(str)  # a sentence for the status line
+    operationFailed = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancel = threading.Event()
+
+    @Slot()
+    def refresh(self) -> None:
+        try:
+            from app.engine import hubcache, models
+
+            items = models.list_models()
+            self.modelsListed.emit(
+                {
+                    "models": [m.to_dict() for m in items],
+                    "disk": models.disk_usage(items),
+                    "locations": {
+                        "Downloads": str(hubcache.hub_cache_dir()),
+                        "Imports": str(models.models_dir()),
+                    },
+                }
+            )
+        except Exception as exc:  # a broken registry file must not take the window down
+            log.exception("listing models failed")
+            self.operationFailed.emit(f"Could not list the models ({exc}).")
+
+    @Slot(str)
+    def download(self, model_id: str) -> None:
+        from app.engine import catalog, download
+
+        self.cancel.clear()
+
+        def progress(p: Any) -> None:
+            self.downloadProgress.emit(
+                model_id,
+                {
+                    "done": p.done_bytes,
+                    "total": p.total_bytes,
+                    "speed": p.speed_bps,
+                    "eta": p.eta_s,
+                    "file": p.current_file,
+                    "phase": p.phase,
+                },
+            )
+
+        try:
+            entry = catalog.get(model_id)
+            path = download.download_model(entry, on_progress=progress, cancel=self.cancel)
+            try:
+                # Small config files so later single-file imports work offline.
+                download.fetch_family_configs(cancel=self.cancel)
+            except EaselError as exc:
+                log.warning("family configs not fetched: %s", exc)
+            self.downloadFinished.emit(model_id, str(path))
+        except Cancelled as exc:
+            self.downloadCancelled.emit(model_id, str(exc))
+        except KeyError:
+            self.downloadFailed.emit(model_id, f"No model {model_id!r} in the catalog.")
+        except EaselError as exc:
+            self.downloadFailed.emit(model_id, str(exc))
+        except Exception as exc:
+            log.exception("download failed")
+            self.downloadFailed.emit(
+                model_id, f"The download failed unexpectedly ({exc}); try again."
+            )
+        self.refresh()
+
+    @Slot(str)
+    def import_path(self, path: str) -> None:
+        self._operation(lambda m: m.import_path(path), "Imported {name} ({kind}, {family}).")
+
+    @Slot(str)
+    def remove(self, model_id: str) -> None:
+        self._operation(lambda m: m.remove(model_id), "{text}")
+
+    @Slot(str)
+    def set_default(self, model_id: str) -> None:
+        self._operation(lambda m: m.set_default(model_id), "{name} is now the default model.")
+
+    def _operation(self, fn: Any, template: str) -> None:
+        try:
+            from app.engine import models
+
+            out = fn(models)
+            if isinstance(out, str):
+                self.operationDone.emit(template.format(text=out))
+            else:
+                self.operationDone.emit(
+                    template.format(name=out.name, kind=out.kind, family=out.family or "unknown")
+                )
+        except EaselError as exc:
+            self.operationFailed.emit(str(exc))
+        except Exception as exc:
+            log.exception("model operation failed")
+            self.operationFailed.emit(f"That did not work ({exc}); nothing was changed.")
+        self.refresh()
+
+
+class ModelsWorker(QObject):
+    """Main-thread face of the models thread; connect to its signals from the UI."""
+
+    modelsListed = Signal(object)
+    downloadProgress = Signal(str, object)
+    downloadFinished = Signal(str, str)
+    downloadFailed = Signal(str, str)
+    downloadCancelled = Signal(str, str)
+    operationDone = Signal(str)
+    operationFailed = Signal(str)
+    # Requests, delivered to the loop in its thread (queued connections).
+    _refresh = Signal()
+    _download = Signal(str)
+    _import = Signal(str)
+    _remove = Signal(str)
+    _default = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("easel-models")
+        self._loop = _ModelsLoop()
+        self._loop.moveToThread(self._thread)
+        for name in (
+            "modelsListed", "downloadProgress", "downloadFinished", "downloadFailed",
+            "downloadCancelled", "operationDone", "operationFailed",
+        ):  # fmt: skip
+            getattr(self._loop, name).connect(getattr(self, name))
+        self._refresh.connect(self._loop.refresh)
+        self._download.connect(self._loop.download)
+        self._import.connect(self._loop.import_path)
+        self._remove.connect(self._loop.remove)
+        self._default.connect(self._loop.set_default)
+        self._thread.start()
+
+    def refresh(self) -> None:
+        self._refresh.emit()
+
+    def download(self, model_id: str) -> None:
+        self._download.emit(model_id)
+
+    def cancel_download(self) -> None:
+        self._loop.cancel.set()
+
+    def import_path(self, path: str) -> None:
+        self._import.emit(path)
+
+    def remove(self, model_id: str) -> None:
+        self._remove.emit(model_id)
+
+    def set_default(self, model_id: str) -> None:
+        self._default.emit(model_id)
+
+    @property
+    def qthread(self) -> QThread:
+        return self._thread
+
+    def shutdown(self, timeout_ms: int = 10000) -> None:
+        self._loop.cancel.set()
+        self._thread.quit()
+        self._thread.wait(timeout_ms)
