@@ -19,6 +19,7 @@ lint: setup
 	$(PY) -m ruff check app tests bench scripts
 	$(PY) -m ruff format --check app tests bench scripts
 	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 bench: setup
 	$(PY) bench/engine_overhead.py

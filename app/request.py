@@ -72,6 +72,11 @@ def load_image(image: ImageInput, what: str) -> Image.Image:
         ) from exc
 
 
+def _max_level(image: Image.Image) -> int:
+    low_high = image.convert("L").getextrema()
+    return int(low_high[1])  # type: ignore[index, arg-type]  # (min, max) for one band
+
+
 def outpaint_size(
     image_size: tuple[int, int], extend: tuple[int, int, int, int]
 ) -> tuple[int, int]:
@@ -150,7 +155,7 @@ def validate(req: GenerationRequest) -> GenerationRequest:
                 f"The mask is {mask.size[0]}x{mask.size[1]} but the image is "
                 f"{init.size[0]}x{init.size[1]}; they must be the same size."
             )
-        if mask.convert("L").getextrema()[1] < 128:
+        if _max_level(mask) < 128:
             raise InvalidRequest("The mask is empty; paint the area to repaint in white.")
         return req.replace(init_image=init, mask=mask)
     return req.replace(init_image=init, mask=None)

@@ -8,8 +8,8 @@ from PIL import Image, ImageFilter
 
 def binary_mask(mask: Image.Image, size: tuple[int, int] | None = None) -> Image.Image:
     """White (>= 128) = repaint. Alpha-only masks (transparent = repaint) are accepted too."""
-    if mask.mode in ("RGBA", "LA") and mask.getchannel("A").getextrema()[0] < 255:
-        if mask.convert("L").getextrema()[1] == 0:
+    if mask.mode in ("RGBA", "LA") and int(mask.getchannel("A").getextrema()[0]) < 255:  # type: ignore[arg-type]
+        if int(mask.convert("L").getextrema()[1]) == 0:  # type: ignore[arg-type]
             # A black layer with holes punched in it: the holes are what to repaint.
             mask = Image.eval(mask.getchannel("A"), lambda a: 255 - a)
     gray = mask.convert("L")

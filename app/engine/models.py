@@ -367,9 +367,9 @@ def remove(model_id: str) -> str:
         _save_state(state)
     if m.source == "catalog":
         entry = catalog.get(m.id)
-        folder = hubcache.repo_folder(entry.repo_id)
-        freed = _folder_size(folder / "blobs") if folder.exists() else 0
-        shutil.rmtree(folder, ignore_errors=True)
+        cache = hubcache.repo_folder(entry.repo_id)
+        freed = _folder_size(cache / "blobs") if cache.exists() else 0
+        shutil.rmtree(cache, ignore_errors=True)
         return f"Removed {m.name}; {freed / 1e9:.2f} GB freed."
     if m.source == "imported" and m.path:
         size = m.size_bytes

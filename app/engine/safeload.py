@@ -166,11 +166,11 @@ def pickle_globals(path: str | Path) -> list[str]:
                         last = arg.decode("latin-1") if isinstance(arg, bytes) else arg
                         strings.append(last)
                     elif name in {"BINPUT", "LONG_BINPUT", "PUT"}:
-                        memo[int(arg)] = last
+                        memo[int(arg)] = last  # type: ignore[arg-type]
                     elif name == "MEMOIZE":
                         memo[len(memo)] = last
                     elif name in {"BINGET", "LONG_BINGET", "GET"}:
-                        last = memo.get(int(arg))
+                        last = memo.get(int(arg))  # type: ignore[arg-type]
                         if isinstance(last, str):
                             strings.append(last)
                     elif name in {"GLOBAL", "INST"}:
@@ -232,15 +232,15 @@ def load_pickle_state_dict(path: str | Path) -> tuple[dict[str, Any], dict[str, 
         raise ModelLoadError(f"{path.name} is empty or missing; download it again.")
     allowed = _allowed_globals()
     if allowed:
-        for name in pickle_globals(path):
-            if name not in allowed:
-                raise _unsafe(path, name)
+        for global_name in pickle_globals(path):
+            if global_name not in allowed:
+                raise _unsafe(path, global_name)
     try:
         # mmap (zip format only) so that inspecting a 4 GB .ckpt does not read its tensors.
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        name = None
+        name: str | None = None
         if "GLOBAL " in text:
             name = text.split("GLOBAL ", 1)[1].split(" ", 1)[0]
         raise _unsafe(path, name) from None

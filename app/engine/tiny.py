@@ -138,7 +138,7 @@ def build_components(arch: Arch = "tiny", seed: int = 0) -> dict[str, Any]:
         steps_offset=1,
     )
     for module in (unet, vae, text_encoder):
-        module.eval()
+        module.eval()  # type: ignore[union-attr]
     return {
         "unet": unet,
         "vae": vae,
@@ -159,6 +159,7 @@ def save_model_folder(path: str | Path, arch: Arch = "tiny", seed: int = 0) -> P
         StableDiffusionXLPipeline,
     )
 
+    pipe: Any
     if arch == "tiny-sdxl":
         pipe = StableDiffusionXLPipeline(**build_components(arch, seed))
     else:
