@@ -12,6 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -49,7 +50,9 @@ SOURCE_LABELS = {
 def human_bytes(n: float) -> str:
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if n >= size:
-            return f"{n / size:.2f} {unit}" if unit == "GB" else f"{n / size:.0f} {unit}"
+            value = n / size
+            digits = 2 if unit == "GB" else (1 if value < 100 else 0)
+            return f"{value:.{digits}f} {unit}"
     return f"{int(n)} B"
 
 
@@ -76,6 +79,41 @@ def download_text(p: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+class FirstRunBanner(QFrame):
+    """Shown while no model is installed: one click downloads the default model."""
+
+    downloadRequested = Signal()
+    openRequested = Signal()
+
+    def __init__(
+        self,
+        model_id: str = "sd15",
+        label: str = "Stable Diffusion 1.5",
+        size: str = "2.1 GB",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("firstRunBanner")
+        self.model_id = model_id
+        text = QLabel(
+            f"<b>Welcome to Easel.</b> To make pictures, Easel needs a model: {label} "
+            f"({size}, downloaded once, then everything works offline)."
+        )
+        text.setWordWrap(True)
+        self.download_button = QPushButton(f"Download {label}")
+        self.download_button.setObjectName("primaryButton")
+        self.download_button.clicked.connect(self.downloadRequested)
+        other = QPushButton("Use a model I have…")
+        other.clicked.connect(self.openRequested)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(16, 10, 16, 10)
+        row.setSpacing(12)
+        row.addWidget(text, 1)
+        row.addWidget(other)
+        row.addWidget(self.download_button)
+        self.hide()
+
+
 class ModelManagerWidget(QWidget):
     """The Models tab. Emits ``installedChanged`` with the usable checkpoints (dicts)."""
 
@@ -93,9 +131,9 @@ class ModelManagerWidget(QWidget):
         self.setAcceptDrops(True)
 
         title = QLabel("Models")
-        title.setObjectName("PanelTitle")
+        title.setObjectName("sectionLabel")
         self.summary = QLabel("Looking for models…")
-        self.summary.setObjectName("Muted")
+        self.summary.setObjectName("dimLabel")
         self.summary.setWordWrap(True)
 
         self.table = QTableWidget(0, len(self.COLUMNS))
@@ -114,23 +152,23 @@ class ModelManagerWidget(QWidget):
 
         self.details = QLabel("")
         self.details.setWordWrap(True)
-        self.details.setObjectName("Muted")
+        self.details.setObjectName("dimLabel")
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.progress_label = QLabel("")
-        self.progress_label.setObjectName("Muted")
+        self.progress_label.setObjectName("dimLabel")
         self.progress.hide()
         self.progress_label.hide()
 
         self.download_button = QPushButton("Download")
-        self.download_button.setObjectName("Primary")
+        self.download_button.setObjectName("primaryButton")
         self.cancel_button = QPushButton("Cancel download")
         self.default_button = QPushButton("Set as default")
         self.delete_button = QPushButton("Delete…")
-        self.delete_button.setObjectName("Danger")
+        self.delete_button.setObjectName("dangerButton")
         self.import_button = QPushButton("Import file…")
         self.folder_button = QPushButton("Add folder…")
         self.cancel_button.hide()
@@ -158,7 +196,7 @@ class ModelManagerWidget(QWidget):
             "folder here. Pickle (.ckpt) files are opened with an allow-list and converted to "
             ".safetensors once; files that would run code are refused."
         )
-        hint.setObjectName("Muted")
+        hint.setObjectName("dimLabel")
         hint.setWordWrap(True)
 
         layout = QVBoxLayout(self)
@@ -184,6 +222,13 @@ class ModelManagerWidget(QWidget):
 
     # -- data ------------------------------------------------------------------------------
     def show_models(self, payload: dict[str, Any]) -> None:
+        self._payload = payload
+        self._render()
+
+    def _render(self) -> None:
+        payload = getattr(self, "_payload", None)
+        if payload is None:
+            return
         selected = self.selected_id()
         models = sorted(
             payload["models"], key=lambda m: (not m["installed"], m["source"] != "catalog")
@@ -260,6 +305,7 @@ class ModelManagerWidget(QWidget):
         self.progress_label.setText("Connecting…")
         self.progress_label.show()
         self.worker.download(model_id)
+        self._render()
         self._update_buttons()
 
     def download_selected(self) -> None:
@@ -314,7 +360,8 @@ class ModelManagerWidget(QWidget):
     def _on_progress(self, model_id: str, p: dict[str, Any]) -> None:
         total = p["total"] or 1
         self.progress.setValue(int(1000 * p["done"] / total))
-        self.progress_label.setText(download_text(p))
+        name = next((m["name"] for m in self.models if m["id"] == model_id), model_id)
+        self.progress_label.setText(f"{name}: {download_text(p)}")
 
     def _on_download_finished(self, model_id: str, path: str) -> None:
         self.downloading = None

@@ -1,0 +1,80 @@
+"""The Generate tab's layout: prompt and settings | preview and thumbnails | job queue."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.ui.preview_panel import PreviewPanel
+from app.ui.prompt_panel import PromptPanel
+from app.ui.queue_panel import QueuePanel
+from app.ui.resources import icon
+from app.ui.settings_panel import SettingsPanel
+from app.ui.state import JobsState
+
+
+class GenerateTab(QSplitter):
+    """Three resizable columns; the window connects the parts' signals."""
+
+    def __init__(self, jobs: JobsState, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setObjectName("generateSplitter")
+        self.setChildrenCollapsible(False)
+
+        self.prompt_panel = PromptPanel()
+        self.settings_panel = SettingsPanel()
+        self.generate_button = QPushButton(icon("sparkles"), "  Generate")
+        self.generate_button.setObjectName("generateButton")
+        self.generate_button.setToolTip("Generate (Ctrl+Enter); queues behind running jobs")
+        self.cancel_button = QPushButton(icon("stop"), "  Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setToolTip("Stop the running job (Esc)")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.setSpacing(8)
+        buttons.addWidget(self.generate_button, 3)
+        buttons.addWidget(self.cancel_button, 1)
+
+        left_inner = QWidget()
+        left_inner.setObjectName("sidePanel")
+        left = QVBoxLayout(left_inner)
+        left.setContentsMargins(16, 16, 16, 16)
+        left.setSpacing(14)
+        left.addWidget(self.prompt_panel, 1)
+        left.addWidget(self.settings_panel)
+        left.addLayout(buttons)
+        scroll = QScrollArea()
+        scroll.setObjectName("sideScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(left_inner)
+        # Never clip the controls: the panel is at least as wide as they need (plus a scroll bar).
+        scroll.setMinimumWidth(left_inner.minimumSizeHint().width() + 12)
+
+        self.preview_panel = PreviewPanel()
+        center = QWidget()
+        box = QVBoxLayout(center)
+        box.setContentsMargins(8, 16, 8, 12)
+        box.addWidget(self.preview_panel)
+
+        self.queue_panel = QueuePanel(jobs)
+        right = QWidget()
+        right.setObjectName("sidePanel")
+        rbox = QVBoxLayout(right)
+        rbox.setContentsMargins(16, 16, 16, 12)
+        rbox.addWidget(self.queue_panel)
+        right.setMinimumWidth(240)
+
+        for widget in (scroll, center, right):
+            self.addWidget(widget)
+        self.setStretchFactor(1, 1)
+        self.setSizes([400, 740, 300])

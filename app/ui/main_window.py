@@ -1,0 +1,452 @@
+"""The main window: Generate / Gallery / Canvas tabs around one engine worker and job queue."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QImage, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.errors import EaselError, InvalidRequest
+from app.library.gallery import Gallery
+from app.request import MAX_SEED, GenerationRequest, validate
+from app.ui.canvas import CanvasWidget
+from app.ui.chrome import ErrorBanner, ModelPicker
+from app.ui.gallery_view import GalleryWidget
+from app.ui.generate_tab import GenerateTab
+from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
+from app.ui.resources import icon
+from app.ui.settings import UiSettings, load_settings, save_settings
+from app.ui.state import JobsState, format_duration, progress_text
+from app.workers.engine_worker import EngineWorker
+from app.workers.jobs import JobResult
+from app.workers.models_worker import ModelsWorker
+
+log = logging.getLogger(__name__)
+
+NO_MODEL = "Choose a model first: download one in the Models tab, or open a diffusers model folder."
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        model_path: str | None = None,
+        worker: EngineWorker | None = None,
+        gallery: Gallery | None = None,
+        models_worker: ModelsWorker | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Easel")
+        self.setWindowIcon(icon("easel"))
+        self.settings: UiSettings = load_settings()
+        model_path = model_path or os.environ.get("EASEL_MODEL", "")
+        if model_path:
+            self.settings.remember_model(str(Path(model_path).expanduser()))
+        self.jobs = JobsState(self)
+        self._last_seed: int | None = None
+        self._running_job: int | None = None
+        self._closed = False
+
+        self.banner = ErrorBanner()
+        self._owns_gallery = gallery is None
+        self.gallery = gallery if gallery is not None else self._open_gallery()
+        self.worker = worker or EngineWorker(
+            gallery=self.gallery, device=os.environ.get("EASEL_DEVICE") or None, parent=self
+        )
+
+        self.models_worker = models_worker or ModelsWorker(self)
+        self._installed: dict[str, str] = {}  # path -> name of the installed models
+
+        self._build()
+        self._connect_worker()
+        self._restore()
+        self.prompt_panel.prompt.setFocus()
+
+    # -- construction ---------------------------------------------------------------------
+    def _open_gallery(self) -> Gallery | None:
+        try:
+            return Gallery()
+        except EaselError as exc:
+            message = str(exc)
+            QTimer.singleShot(0, lambda: self.show_error(message))
+            return None
+
+    def _build(self) -> None:
+        self.model_picker = ModelPicker()
+        self.model_picker.modelChosen.connect(self.set_model_path)
+        self.model_picker.openRequested.connect(self.open_model_folder)
+        self.engine_label = QLabel("Loading engine…")
+        self.engine_label.setObjectName("enginePill")
+        self.engine_label.setProperty("state", "loading")
+
+        title = QLabel()
+        title.setPixmap(icon("easel").pixmap(26, 26))
+        name = QLabel("Easel")
+        name.setObjectName("appTitle")
+        header = QFrame()
+        header.setObjectName("header")
+        top = QHBoxLayout(header)
+        top.setContentsMargins(16, 10, 16, 10)
+        top.setSpacing(10)
+        top.addWidget(title)
+        top.addWidget(name)
+        top.addSpacing(24)
+        top.addWidget(self.model_picker, 0)
+        top.addStretch(1)
+        top.addWidget(self.engine_label)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self._build_generate_tab(), "Generate")
+        self.gallery_widget: GalleryWidget | None = None
+        if self.gallery is not None:
+            self.gallery_widget = GalleryWidget(self.gallery)
+            self.gallery_widget.restoreRequested.connect(self.restore_request)
+            self.gallery_widget.sendToCanvasRequested.connect(self.send_to_canvas)
+            self.tabs.addTab(self.gallery_widget, "Gallery")
+        self.canvas = CanvasWidget()
+        self.canvas.generateRequested.connect(self.generate_from_canvas)
+        self.tabs.addTab(self.canvas, "Canvas")
+        self.model_manager = ModelManagerWidget(self.models_worker)
+        self.model_manager.installedChanged.connect(self._installed_changed)
+        self.model_manager.message.connect(self.statusBar().showMessage)
+        self.models_worker.downloadFailed.connect(lambda _id, message: self.show_error(message))
+        self.tabs.addTab(self.model_manager, "Models")
+        self.first_run = FirstRunBanner()
+        self.first_run.downloadRequested.connect(self.download_default_model)
+        self.first_run.openRequested.connect(self.open_model_folder)
+
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(header)
+        column.addWidget(self.banner)
+        column.addWidget(self.first_run)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.status_label = QLabel("Starting…")
+        self.model_label = QLabel("")
+        self.model_label.setObjectName("dimLabel")
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.model_label)
+
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            QShortcut(QKeySequence(keys), self, self.generate_current_tab)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel_current)
+
+    def _build_generate_tab(self) -> QWidget:
+        tab = GenerateTab(self.jobs)
+        # The tab's parts, by the names the rest of the window (and the tests) use.
+        self.prompt_panel = tab.prompt_panel
+        self.settings_panel = tab.settings_panel
+        self.generate_button = tab.generate_button
+        self.cancel_button = tab.cancel_button
+        self.preview_panel = tab.preview_panel
+        self.queue_panel = tab.queue_panel
+        self.splitter = tab
+        self.prompt_panel.submitted.connect(self.generate)
+        self.settings_panel.reuseSeedRequested.connect(self.reuse_last_seed)
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button.clicked.connect(self.cancel_current)
+        self.queue_panel.cancelRequested.connect(self.worker_cancel)
+        self.queue_panel.cancelAllRequested.connect(self.cancel_all)
+        self.queue_panel.jobChosen.connect(self.show_job)
+        return tab
+
+    def _connect_worker(self) -> None:
+        w = self.worker
+        w.jobQueued.connect(self.jobs.queued)
+        w.jobQueued.connect(lambda *_: self._update_buttons())
+        w.jobStarted.connect(self._job_started)
+        w.progress.connect(self._job_progress)
+        w.preview.connect(self._job_preview)
+        w.jobFinished.connect(self._job_finished)
+        w.jobFailed.connect(self._job_failed)
+        w.jobCancelled.connect(self._job_cancelled)
+        w.engineReady.connect(self._engine_ready)
+        w.engineFailed.connect(self._engine_failed)
+        w.modelLoading.connect(self._model_loading)
+        w.modelReady.connect(self._model_ready)
+        w.modelFailed.connect(self._model_failed)
+
+    def _restore(self) -> None:
+        s = self.settings
+        self.prompt_panel.set_texts(s.prompt, s.negative_prompt)
+        self.settings_panel.apply(s)
+        self._show_models(s.model_path)
+        if s.geometry:
+            self.restoreGeometry(QByteArray(base64.b64decode(s.geometry)))
+        else:
+            self.resize(1440, 900)
+        if s.splitter:
+            self.splitter.restoreState(QByteArray(base64.b64decode(s.splitter)))
+
+    # -- engine lifecycle -----------------------------------------------------------------
+    def start_engine(self) -> None:
+        """Start the engine thread (torch loads there); jobs queue up meanwhile."""
+        self.status_label.setText("Loading engine… you can queue jobs already.")
+        self.worker.start()
+        self.models_worker.refresh()
+        if self.settings.model_path:
+            self.worker.load_model(self.settings.model_path)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if not self._closed:
+            self._closed = True
+            self.save_settings()
+            self.hide()
+            if self.gallery_widget is not None:
+                self.gallery_widget.shutdown()
+            self.worker.shutdown()
+            self.models_worker.shutdown()
+            if self._owns_gallery and self.gallery is not None:
+                self.gallery.close()
+        super().closeEvent(event)
+
+    # -- settings -------------------------------------------------------------------------
+    def current_settings(self) -> UiSettings:
+        s = self.settings
+        s.prompt = self.prompt_panel.prompt_text()
+        s.negative_prompt = self.prompt_panel.negative_text()
+        self.settings_panel.read_into(s)
+        return s
+
+    def save_settings(self) -> None:
+        s = self.current_settings()
+        s.geometry = base64.b64encode(bytes(self.saveGeometry().data())).decode("ascii")
+        s.splitter = base64.b64encode(bytes(self.splitter.saveState().data())).decode("ascii")
+        save_settings(s)
+
+    def set_model_path(self, path: str) -> None:
+        self.settings.remember_model(path)
+        self._show_models(path)
+        self.first_run.hide()
+        self.worker.load_model(path)
+
+    def _show_models(self, current: str) -> None:
+        recent = [p for p in self.settings.recent_models if p not in self._installed]
+        self.model_picker.set_models([*self._installed, *recent], current, self._installed)
+
+    def _installed_changed(self, installed: list[dict[str, Any]]) -> None:
+        """The model manager's list arrived: fill the picker; pick the default on first run."""
+        self._installed = {m["path"]: m["name"] for m in installed if m["path"]}
+        current = self.settings.model_path
+        if current and not Path(current).exists():
+            current = ""  # removed since last time
+        if not current and installed:
+            default = next((m for m in installed if m["default"]), installed[0])
+            self.set_model_path(default["path"])
+            return
+        self._show_models(current)
+        self.first_run.setVisible(
+            not installed and not current and not self.model_manager.downloading
+        )
+
+    def download_default_model(self) -> None:
+        self.first_run.hide()  # the Models tab shows the progress
+        self.tabs.setCurrentWidget(self.model_manager)
+        self.model_manager.download(self.first_run.model_id)
+
+    def open_model_folder(self) -> None:
+        start = self.settings.model_path or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open a diffusers model folder", start)
+        if folder:
+            self.set_model_path(folder)
+        else:  # put the combo back on the model in use
+            self._show_models(self.settings.model_path)
+
+    # -- actions --------------------------------------------------------------------------
+    def generate(self) -> list[int]:
+        """Queue the Generate tab's settings (batch count jobs); returns their job ids."""
+        s = self.current_settings()
+        if not s.model_path:
+            self.show_error(NO_MODEL)
+            return []
+        ids = []
+        for i in range(s.batch_count):
+            seed = s.seed if s.seed < 0 else (s.seed + i * s.batch_size) % (MAX_SEED + 1)
+            job = self.submit(s.to_request(seed=seed))
+            if job is None:
+                break
+            ids.append(job)
+        save_settings(s)
+        return ids
+
+    def generate_current_tab(self) -> None:
+        """Ctrl+Enter: the canvas generates from its picture, every other tab from the prompt."""
+        if self.tabs.currentWidget() is self.canvas:
+            self.canvas.generate()
+        else:
+            self.generate()
+
+    def submit(self, request: GenerationRequest, tag: str = "") -> int | None:
+        """Check a request at once (one sentence when wrong) and queue it."""
+        try:
+            validate(request)
+        except InvalidRequest as exc:
+            self.show_error(str(exc))
+            return None
+        self.banner.hide()
+        return self.worker.submit(request, self.settings.model_path or None, tag=tag)
+
+    def generate_from_canvas(self, payload: dict[str, Any]) -> int | None:
+        s = self.current_settings()
+        if not s.model_path:
+            self.show_error(NO_MODEL)
+            return None
+        init = payload.get("init_image")
+        changes: dict[str, Any] = {
+            key: payload[key] for key in ("mode", "strength", "init_image", "mask", "outpaint")
+        }
+        size = getattr(init, "size", None)
+        if size is not None:
+            changes["width"], changes["height"] = (
+                max(64, size[0] // 8 * 8),
+                max(64, size[1] // 8 * 8),
+            )
+        return self.submit(s.to_request(**changes), tag="canvas")
+
+    def cancel_current(self) -> None:
+        if self._running_job is not None:
+            self.worker.cancel(self._running_job)
+            self.preview_panel.set_busy("Cancelling…")
+
+    def worker_cancel(self, job_id: int) -> None:
+        self.worker.cancel(job_id)
+
+    def cancel_all(self) -> None:
+        self.worker.cancel_all()
+        if self._running_job is not None:
+            self.worker.cancel(self._running_job)
+
+    def show_job(self, job_id: int) -> None:
+        """A finished job chosen in the queue: show its first picture."""
+        entry = self.jobs.get(job_id)
+        if entry is not None and entry.paths:
+            self.preview_panel.show_path(entry.paths[0])
+
+    def reuse_last_seed(self) -> None:
+        if self._last_seed is not None:
+            self.settings_panel.seed.setValue(self._last_seed)
+
+    def restore_request(self, request: GenerationRequest) -> None:
+        """Put a gallery picture's settings back into the Generate tab."""
+        self.prompt_panel.set_texts(request.prompt, request.negative_prompt)
+        s = self.current_settings()
+        for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height"):
+            setattr(s, name, getattr(request, name))
+        self.settings_panel.apply(s)
+        self.tabs.setCurrentIndex(0)
+
+    def send_to_canvas(self, path: str) -> None:
+        if self.canvas.load_image(path):
+            self.tabs.setCurrentWidget(self.canvas)
+
+    def show_error(self, message: str) -> None:
+        self.banner.show_message(message)
+
+    # -- worker signals -------------------------------------------------------------------
+    def _job_started(self, job_id: int) -> None:
+        self._running_job = job_id
+        self.jobs.started(job_id)
+        self.preview_panel.set_busy("Starting…")
+        self.status_label.setText("Generating…")
+        self._update_buttons()
+
+    def _job_progress(self, job_id: int, step: int, total: int, elapsed: float) -> None:
+        self.jobs.progressed(job_id, step, total, elapsed)
+        if job_id == self._running_job:
+            self.preview_panel.set_progress(step, total, progress_text(step, total, elapsed))
+
+    def _job_preview(self, job_id: int, image: QImage) -> None:
+        if job_id == self._running_job:
+            self.preview_panel.preview.set_image(image, "preview")
+
+    def _job_finished(self, job_id: int, result: JobResult) -> None:
+        self.jobs.finished(job_id, result.paths, result.seeds)
+        for path in reversed(result.paths):  # newest first, the batch's first image selected
+            self.preview_panel.thumbs.add_image(path)
+        if result.paths:
+            self.preview_panel.show_path(result.paths[0])
+        if result.seeds:
+            self._last_seed = result.seeds[0]
+        if self.gallery_widget is not None and result.paths:
+            self.gallery_widget.add_paths(result.paths)
+        if result.tag == "canvas" and result.paths:
+            self.canvas.load_image(result.paths[0])
+        seeds = ", ".join(str(s) for s in result.seeds[:4]) + ("…" if len(result.seeds) > 4 else "")
+        self._job_over(job_id, f"Done in {format_duration(result.elapsed)}  ·  seed {seeds}")
+
+    def _job_failed(self, job_id: int, message: str) -> None:
+        self.jobs.failed(job_id, message)
+        self.show_error(message)
+        self._job_over(job_id, "Failed")
+
+    def _job_cancelled(self, job_id: int) -> None:
+        self.jobs.cancelled(job_id)
+        self._job_over(job_id, "Cancelled")
+
+    def _job_over(self, job_id: int, text: str) -> None:
+        if job_id == self._running_job:
+            self._running_job = None
+            self.preview_panel.set_idle(text)
+        if not self.jobs.active():
+            self.status_label.setText(self._ready_text())
+        self._update_buttons()
+
+    def _engine_ready(self, device: str) -> None:
+        self.engine_label.setText(device)
+        self.engine_label.setProperty("state", "ready")
+        self._restyle(self.engine_label)
+        if not self.jobs.active():
+            self.status_label.setText(self._ready_text())
+
+    def _engine_failed(self, message: str) -> None:
+        self.engine_label.setText("Engine unavailable")
+        self.engine_label.setProperty("state", "failed")
+        self._restyle(self.engine_label)
+        self.status_label.setText("The engine could not start.")
+        self.show_error(message)
+
+    def _model_loading(self, name: str) -> None:
+        self.model_label.setText(f"Loading {name}…")
+        if self._running_job is not None:
+            self.preview_panel.set_busy(f"Loading {name}…")
+
+    def _model_ready(self, name: str) -> None:
+        self.model_label.setText(name)
+
+    def _model_failed(self, message: str) -> None:
+        self.model_label.setText("No model loaded")
+        self.show_error(message)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _ready_text(self) -> str:
+        if not self.worker.ready:
+            return "Loading engine… you can queue jobs already."
+        return "Ready." if self.settings.model_path else NO_MODEL
+
+    def _update_buttons(self) -> None:
+        self.cancel_button.setEnabled(self._running_job is not None)
+
+    @staticmethod
+    def _restyle(widget: QWidget) -> None:
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)

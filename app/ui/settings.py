@@ -1,0 +1,122 @@
+"""The window's persisted settings: last prompt and parameters, models, window geometry.
+
+A small JSON file under ``config_dir()`` (so ``EASEL_HOME`` isolates it in tests). Reading is
+lenient: a missing, corrupt or older file gives the defaults for whatever it lacks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.library import paths
+from app.request import MAX_BATCH, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE, GenerationRequest
+from app.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE = "window.json"
+MAX_RECENT_MODELS = 8
+MAX_BATCH_COUNT = 100
+
+
+@dataclass
+class UiSettings:
+    prompt: str = ""
+    negative_prompt: str = ""
+    sampler: str = DEFAULT_SAMPLER
+    steps: int = 25
+    cfg_scale: float = 7.0
+    seed: int = -1
+    width: int = 512
+    height: int = 512
+    batch_size: int = 1
+    batch_count: int = 1
+    model_path: str = ""
+    recent_models: list[str] = field(default_factory=list)
+    geometry: str = ""  # base64 of QWidget.saveGeometry()
+    splitter: str = ""  # base64 of QSplitter.saveState()
+
+    def to_request(self, **changes: Any) -> GenerationRequest:
+        """The txt2img request these settings describe (validated later, by the engine)."""
+        req = GenerationRequest(
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt,
+            sampler=self.sampler,
+            steps=self.steps,
+            cfg_scale=self.cfg_scale,
+            seed=self.seed,
+            width=self.width,
+            height=self.height,
+            batch_size=self.batch_size,
+        )
+        return req.replace(**changes) if changes else req
+
+    def remember_model(self, path: str) -> None:
+        """Make ``path`` the current model and the first of the recent ones."""
+        self.model_path = path
+        self.recent_models = [path] + [p for p in self.recent_models if p != path]
+        del self.recent_models[MAX_RECENT_MODELS:]
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / SETTINGS_FILE
+
+
+def _clamp(value: Any, low: float, high: float, default: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    value = type(default)(value)
+    return min(max(value, low), high)
+
+
+def _sanitize(s: UiSettings) -> UiSettings:
+    d = UiSettings()
+    s.prompt = s.prompt if isinstance(s.prompt, str) else d.prompt
+    s.negative_prompt = s.negative_prompt if isinstance(s.negative_prompt, str) else ""
+    s.sampler = s.sampler if s.sampler in SAMPLER_NAMES else d.sampler
+    s.steps = _clamp(s.steps, 1, MAX_STEPS, d.steps)
+    s.cfg_scale = _clamp(s.cfg_scale, 0.0, 30.0, d.cfg_scale)
+    s.seed = _clamp(s.seed, -1, MAX_SEED, d.seed)
+    s.width = _clamp(s.width, MIN_SIZE, MAX_SIZE, d.width) // 8 * 8
+    s.height = _clamp(s.height, MIN_SIZE, MAX_SIZE, d.height) // 8 * 8
+    s.batch_size = _clamp(s.batch_size, 1, MAX_BATCH, d.batch_size)
+    s.batch_count = _clamp(s.batch_count, 1, MAX_BATCH_COUNT, d.batch_count)
+    s.model_path = s.model_path if isinstance(s.model_path, str) else ""
+    if not isinstance(s.recent_models, list):
+        s.recent_models = []
+    s.recent_models = [p for p in s.recent_models if isinstance(p, str) and p][:MAX_RECENT_MODELS]
+    for name in ("geometry", "splitter"):
+        if not isinstance(getattr(s, name), str):
+            setattr(s, name, "")
+    return s
+
+
+def load_settings() -> UiSettings:
+    try:
+        data = json.loads(settings_path().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return UiSettings()
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable settings %s: %s", settings_path(), exc)
+        return UiSettings()
+    if not isinstance(data, dict):
+        return UiSettings()
+    known = {f.name for f in dataclasses.fields(UiSettings)}
+    return _sanitize(UiSettings(**{k: v for k, v in data.items() if k in known}))
+
+
+def save_settings(settings: UiSettings) -> None:
+    """Write atomically (temp file + rename) so a crash never leaves half a file."""
+    path = settings_path()
+    tmp = path.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps(dataclasses.asdict(settings), indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not save settings to %s: %s", path, exc)

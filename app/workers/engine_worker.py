@@ -1,0 +1,369 @@
+"""The engine thread: one long-lived QThread that owns the Engine and runs queued jobs.
+
+Importing this module is cheap: torch, diffusers and ``app.engine`` are imported inside the
+thread when it starts, so the window appears before the heavy stack loads. The window talks
+to the worker through plain method calls that touch only the thread-safe ``JobQueue`` (never
+blocking), and the worker answers with signals that carry plain data and QImages.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtGui import QImage
+
+from app.errors import Cancelled, EaselError, ModelLoadError
+from app.request import GenerationRequest
+from app.workers.jobs import Job, JobQueue, JobResult, LoadCommand
+
+log = logging.getLogger(__name__)
+
+PREVIEW_MIN_INTERVAL = 1 / 30  # seconds: a fast GPU must not flood the event loop
+_LIVE: weakref.WeakSet[EngineWorker] = weakref.WeakSet()
+
+
+def live_engine_threads() -> list[QThread]:
+    """Engine threads still running (tests assert none is left behind)."""
+    out = []
+    for worker in list(_LIVE):
+        thread = worker.qthread
+        if thread is not None and thread.isRunning():
+            out.append(thread)
+    return out
+
+
+def preview_to_qimage(preview: Any) -> QImage:
+    """An (h, w, 3) uint8 array as a QImage that owns its pixels (safe across threads)."""
+    import numpy as np
+
+    arr = np.ascontiguousarray(preview, dtype=np.uint8)
+    h, w = arr.shape[:2]
+    return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
+def _unexpected(exc: BaseException) -> str:
+    return f"Generation failed unexpectedly ({_first_line(exc)}); try again or pick another model."
+
+
+_SIGNALS = (
+    "jobStarted", "progress", "preview", "jobFinished", "jobFailed", "jobCancelled",
+    "engineReady", "engineFailed", "modelLoading", "modelReady", "modelFailed", "stopped",
+)  # fmt: skip
+
+
+def _warm_up() -> None:
+    """Import the pipeline machinery now, then freeze the import-time heap for the GC.
+
+    Importing diffusers is seconds of work; doing it here keeps it off the first Generate.
+    ``gc.freeze()`` moves the ~400k objects that torch, transformers and diffusers create
+    at import into the permanent generation, so later full collections (the engine runs one
+    whenever it swaps models) no longer walk them while holding the GIL: that walk froze the
+    window for ~220 ms per model load. Models loaded afterwards are collected as usual.
+    """
+    try:
+        from diffusers import DiffusionPipeline  # noqa: F401 - the lazy module's heavy part
+    except Exception:  # a broken install shows up, with its message, on the first load
+        log.warning("diffusers could not be imported ahead of time", exc_info=True)
+        return
+    gc.freeze()
+
+
+class _EngineLoop(QObject):
+    """Lives in the engine thread: takes items off the queue and runs them.
+
+    Its signals are relayed by ``EngineWorker``, a QObject of the main thread, so that
+    whatever connects to the worker (lambdas too) runs in the main thread.
+    """
+
+    jobStarted = Signal(int)
+    progress = Signal(int, int, int, float)
+    preview = Signal(int, QImage)
+    jobFinished = Signal(int, object)
+    jobFailed = Signal(int, str)
+    jobCancelled = Signal(int)
+    engineReady = Signal(str)
+    engineFailed = Signal(str)
+    modelLoading = Signal(str)
+    modelReady = Signal(str)
+    modelFailed = Signal(str)
+    stopped = Signal()
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        gallery: Any,
+        device: str | None,
+        preview_min_interval: float,
+        save: Callable[[Any], list[str]] | None,
+    ) -> None:
+        super().__init__()
+        self._queue = queue
+        self._gallery = gallery
+        self._device = device
+        self._preview_interval = preview_min_interval
+        self._save_override = save
+        self._engine: Any = None
+        self._engine_error = ""
+        self._model_key: str | None = None
+        self.ready = threading.Event()
+
+    # -- the engine thread -----------------------------------------------------------------
+    @Slot()
+    def run(self) -> None:
+        try:
+            self._start_engine()
+            while True:
+                item = self._queue.take()
+                if item is None:
+                    break
+                if isinstance(item, LoadCommand):
+                    self._load(item)
+                else:
+                    self._run_job(item)
+        finally:
+            self.stopped.emit()
+            thread = QThread.currentThread()
+            if thread is not None:
+                thread.quit()
+
+    def _start_engine(self) -> None:
+        try:
+            from app.engine.device import detect_device
+            from app.engine.engine import Engine
+
+            self._engine = Engine(
+                detect_device(self._device), preview_min_interval=self._preview_interval
+            )
+            description = self._engine.device.describe()
+            _warm_up()
+        except Exception as exc:  # torch missing or broken: keep the window usable
+            log.exception("the engine could not start")
+            self._engine_error = (
+                f"The engine could not start ({type(exc).__name__}: {_first_line(exc)}); "
+                "reinstall Easel or run 'make setup'."
+            )
+            self.engineFailed.emit(self._engine_error)
+            return
+        self.ready.set()
+        self.engineReady.emit(description)
+
+    def _load(self, command: LoadCommand) -> None:
+        if self._engine is None:
+            self.modelFailed.emit(self._engine_error)
+            return
+        try:
+            if command.factory is not None:
+                self._adopt(command.factory)
+            elif command.model_path:
+                self._ensure_model(command.model_path)
+        except EaselError:
+            pass  # already reported by _ensure_model / _adopt
+        except Exception as exc:
+            log.exception("model load failed")
+            self.modelFailed.emit(_unexpected(exc))
+
+    def _adopt(self, factory: Callable[[], tuple[Any, str]]) -> None:
+        self.modelLoading.emit("pipeline")
+        try:
+            pipe, name = factory()
+            self._engine.load_pipeline(pipe, name)
+        except EaselError as exc:
+            self._model_key = None
+            self.modelFailed.emit(str(exc))
+            raise
+        self._model_key = f"<{name}>"
+        self.modelReady.emit(name)
+
+    def _ensure_model(self, model_path: str | None) -> None:
+        engine = self._engine
+        if model_path is None or (self._model_key == model_path and engine.loaded):
+            return
+        self.modelLoading.emit(Path(model_path).name)
+        try:
+            engine.load(model_path)
+        except EaselError as exc:
+            # The old model must not quietly stand in for the one the user picked.
+            engine.unload()
+            self._model_key = None
+            self.modelFailed.emit(str(exc))
+            raise
+        except Exception as exc:
+            engine.unload()
+            self._model_key = None
+            message = (
+                f"The model {Path(model_path).name!r} could not be loaded "
+                f"({_first_line(exc)}); pick another model."
+            )
+            self.modelFailed.emit(message)
+            raise ModelLoadError(message) from exc
+        self._model_key = model_path
+        self.modelReady.emit(engine.model_name)
+
+    def _run_job(self, job: Job) -> None:
+        try:
+            if self._engine is None:
+                self.jobFailed.emit(job.id, self._engine_error)
+                return
+            if job.cancel.is_set():
+                raise Cancelled()
+            self.jobStarted.emit(job.id)
+            self._ensure_model(job.model_path)
+            if job.cancel.is_set():
+                raise Cancelled()
+
+            def on_progress(p: Any) -> None:
+                self.progress.emit(job.id, p.step, p.total, p.elapsed)
+                if p.preview is not None:
+                    self.preview.emit(job.id, preview_to_qimage(p.preview))
+
+            started = time.perf_counter()
+            result = self._engine.generate(job.request, on_progress=on_progress, cancel=job.cancel)
+            paths = self._save(result)
+            self.jobFinished.emit(
+                job.id,
+                JobResult(
+                    job.id,
+                    paths,
+                    list(result.seeds),
+                    list(result.infotexts),
+                    time.perf_counter() - started,
+                    job.tag,
+                ),
+            )
+        except Cancelled:
+            self.jobCancelled.emit(job.id)
+        except EaselError as exc:
+            self.jobFailed.emit(job.id, str(exc))
+        except Exception as exc:  # the thread must survive anything a job does
+            log.exception("job %d failed", job.id)
+            self.jobFailed.emit(job.id, _unexpected(exc))
+        finally:
+            self._queue.done(job)
+
+    def _save(self, result: Any) -> list[str]:
+        if self._save_override is not None:
+            return self._save_override(result)
+        if self._gallery is None:
+            from app.library.gallery import Gallery
+
+            self._gallery = Gallery()
+        return [
+            str(self._gallery.add(image, text, seed=seed).path)
+            for image, text, seed in zip(result.images, result.infotexts, result.seeds, strict=True)
+        ]
+
+
+class EngineWorker(QObject):
+    """The window's handle on the engine thread: queue jobs, cancel them, hear back.
+
+    Methods are called from the Qt main thread and never block (``shutdown`` excepted);
+    signals are delivered in the main thread.
+    """
+
+    jobQueued = Signal(int, object)  # job id, GenerationRequest
+    jobStarted = Signal(int)
+    progress = Signal(int, int, int, float)  # job id, step, total, seconds elapsed
+    preview = Signal(int, QImage)
+    jobFinished = Signal(int, object)  # job id, JobResult
+    jobFailed = Signal(int, str)  # job id, one sentence
+    jobCancelled = Signal(int)
+    engineReady = Signal(str)  # device description
+    engineFailed = Signal(str)
+    modelLoading = Signal(str)  # model name
+    modelReady = Signal(str)
+    modelFailed = Signal(str)
+    stopped = Signal()
+
+    def __init__(
+        self,
+        gallery: Any = None,
+        device: str | None = None,
+        preview_min_interval: float = PREVIEW_MIN_INTERVAL,
+        save: Callable[[Any], list[str]] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        """``gallery``: an ``app.library.gallery.Gallery`` (thread-safe) or None to open one
+        in the thread; ``device``: "cpu"/"cuda"/"mps" or None for the best found;
+        ``save``: replaces saving into the gallery (result -> paths)."""
+        super().__init__(parent)
+        self._queue = JobQueue()
+        self._loop = _EngineLoop(self._queue, gallery, device, preview_min_interval, save)
+        for name in _SIGNALS:
+            getattr(self._loop, name).connect(getattr(self, name))
+        self._thread: QThread | None = None
+        _LIVE.add(self)
+
+    @property
+    def qthread(self) -> QThread | None:
+        return self._thread
+
+    @property
+    def ready(self) -> bool:
+        return self._loop.ready.is_set()
+
+    def start(self) -> None:
+        """Start the thread; it imports torch and builds the engine, then takes jobs."""
+        if self._thread is not None:
+            return
+        thread = QThread()
+        thread.setObjectName("easel-engine")
+        self._loop.moveToThread(thread)
+        thread.started.connect(self._loop.run)
+        self._thread = thread
+        thread.start()
+
+    def submit(
+        self, request: GenerationRequest, model_path: str | None = None, tag: str = ""
+    ) -> int:
+        """Queue a generation; returns its job id at once (the engine may still be loading)."""
+        job = Job(self._queue.new_id(), request, model_path, tag=tag)
+        self.jobQueued.emit(job.id, request)
+        self._queue.put(job)
+        return job.id
+
+    def load_model(self, model_path: str) -> None:
+        """Load a model folder ahead of the next job (queued behind jobs already waiting)."""
+        self._queue.put(LoadCommand(model_path=model_path))
+
+    def load_pipeline_factory(self, factory: Callable[[], tuple[Any, str]]) -> None:
+        """Build a pipeline in the engine thread with ``factory() -> (pipeline, name)`` and
+        use it for jobs with no model path (benchmarks, self-test)."""
+        self._queue.put(LoadCommand(factory=factory))
+
+    def cancel(self, job_id: int) -> None:
+        """A queued job is removed at once; a running one stops at its next step."""
+        if self._queue.cancel(job_id) == "removed":
+            self.jobCancelled.emit(job_id)
+
+    def cancel_all(self) -> None:
+        removed, _running = self._queue.cancel_all()
+        for job_id in removed:
+            self.jobCancelled.emit(job_id)
+
+    def pending(self) -> list[int]:
+        return self._queue.pending()
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        """Cancel the running job, stop the thread and wait for it; True when it stopped."""
+        self._queue.close()
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.quit()
+        stopped = thread.wait(timeout_ms)
+        if not stopped:
+            log.warning("the engine thread did not stop within %d ms", timeout_ms)
+        return bool(stopped)

@@ -1,0 +1,141 @@
+"""The job queue between the window and the engine thread: plain Python, no Qt, no torch.
+
+The Qt main thread adds and cancels jobs while the engine thread runs one; everything here
+is guarded by one condition variable and nothing under it waits for long, so the main
+thread never blocks on the engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.request import GenerationRequest
+
+
+@dataclass
+class Job:
+    """One generation: its request, the model folder to run it on, and its cancel flag."""
+
+    id: int
+    request: GenerationRequest
+    model_path: str | None = None  # None: whatever model the engine has loaded
+    cancel: threading.Event = field(default_factory=threading.Event)
+    tag: str = ""  # where the result goes back to ("canvas"), for the window
+
+
+@dataclass
+class LoadCommand:
+    """Load a model folder, or adopt a pipeline built by ``factory`` in the engine thread."""
+
+    model_path: str | None = None
+    factory: Callable[[], tuple[Any, str]] | None = None  # () -> (pipeline, name)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a finished job hands back to the window: plain data, no tensors, no images."""
+
+    job_id: int
+    paths: list[str]
+    seeds: list[int]
+    infotexts: list[str]
+    elapsed: float
+    tag: str = ""
+
+
+Item = Job | LoadCommand
+
+
+class JobQueue:
+    """A FIFO of jobs and load commands that the engine thread takes from one at a time."""
+
+    def __init__(self) -> None:
+        self._items: deque[Item] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._current: Job | None = None
+        self._ids = itertools.count(1)
+
+    def new_id(self) -> int:
+        with self._cond:
+            return next(self._ids)
+
+    def put(self, item: Item) -> None:
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the job queue is closed")
+            self._items.append(item)
+            self._cond.notify()
+
+    def take(self, timeout: float | None = None) -> Item | None:
+        """The next item, marked current when it is a job; None when closed or timed out."""
+        with self._cond:
+            self._current = None
+            if not self._cond.wait_for(lambda: self._items or self._closed, timeout):
+                return None
+            if self._closed:
+                return None
+            item = self._items.popleft()
+            if isinstance(item, Job):
+                self._current = item
+            return item
+
+    def done(self, job: Job) -> None:
+        with self._cond:
+            if self._current is job:
+                self._current = None
+
+    def cancel(self, job_id: int) -> str:
+        """ "removed" when it was still queued, "signalled" when running, "" when unknown."""
+        with self._cond:
+            for item in self._items:
+                if isinstance(item, Job) and item.id == job_id:
+                    self._items.remove(item)
+                    item.cancel.set()
+                    return "removed"
+            if self._current is not None and self._current.id == job_id:
+                self._current.cancel.set()
+                return "signalled"
+            return ""
+
+    def cancel_all(self) -> tuple[list[int], int | None]:
+        """Drop every queued job and signal the running one: (removed ids, running id)."""
+        with self._cond:
+            removed = [item.id for item in self._items if isinstance(item, Job)]
+            for item in self._items:
+                if isinstance(item, Job):
+                    item.cancel.set()
+            self._items = deque(item for item in self._items if not isinstance(item, Job))
+            running = None
+            if self._current is not None:
+                self._current.cancel.set()
+                running = self._current.id
+            return removed, running
+
+    def pending(self) -> list[int]:
+        with self._cond:
+            return [item.id for item in self._items if isinstance(item, Job)]
+
+    @property
+    def current(self) -> Job | None:
+        with self._cond:
+            return self._current
+
+    def close(self) -> None:
+        """Wake the engine thread so it can leave; queued items are dropped."""
+        with self._cond:
+            self._closed = True
+            self._items.clear()
+            if self._current is not None:
+                self._current.cancel.set()
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed
