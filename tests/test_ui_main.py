@@ -322,3 +322,36 @@ def test_settings_file_is_lenient(easel_home: Path) -> None:
     s.remember_model("/a")
     save_settings(s)
     assert load_settings().recent_models == ["/a", "/b"]
+
+
+def test_paint_a_mask_and_inpaint(qtbot, window: MainWindow, photo: Path) -> None:
+    """Mask painted with the mouse on the canvas -> inpaint job -> only the masked area changes."""
+    import numpy as np
+    from PIL import Image
+    from PySide6.QtCore import QPointF
+    from PySide6.QtTest import QTest
+
+    from app.ui.canvas_tools import Tool
+
+    set_up(window, qtbot, "a blue door")
+    window.tabs.setCurrentWidget(window.canvas)
+    qtbot.waitExposed(window.canvas)
+    assert window.canvas.load_image(str(photo))
+    window.canvas.set_tool(Tool.MASK)
+    window.canvas.set_brush_size(16)
+    view = window.canvas.view
+    start, end = view.to_widget(QPointF(20, 32)).toPoint(), view.to_widget(QPointF(44, 32)).toPoint()
+    QTest.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(view, end)
+    QTest.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+    assert window.canvas.current_mask() is not None
+    with qtbot.waitSignal(window.worker.jobFinished, timeout=TIMEOUT) as done:
+        window.canvas.generate_button.click()
+    result = done.args[1]
+    params = read_parameters(Path(result.paths[0])) or ""
+    assert "Mask blur" in params and "Denoising strength" in params
+    out = np.asarray(Image.open(result.paths[0]).convert("RGB"), dtype=int)
+    original = np.asarray(Image.open(photo).convert("RGB"), dtype=int)
+    assert out.shape == original.shape
+    assert (out[0:8] == original[0:8]).all()  # far from the mask: untouched, bit for bit
+    assert np.abs(out[28:36, 26:38] - original[28:36, 26:38]).max() > 0  # inside: repainted
