@@ -24,6 +24,18 @@ lint: setup
 bench: setup
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/preview_cost.py
+	$(PY) bench/startup.py
+	$(PY) bench/ui_stall.py
+	$(PY) bench/gallery.py
+
+# The Linux one-folder bundle (dist/Easel) and its .tar.gz; macOS/Windows: packaging/build_*.
+package:
+	@$(PYTHON) scripts/bootstrap.py --extras dev,package
+	packaging/build_linux.sh
+
+# The frozen app's --selftest and window, and that it writes nothing inside itself.
+package-test:
+	$(PY) packaging/check_bundle.py dist/Easel
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

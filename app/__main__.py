@@ -26,9 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="generate one image with a tiny built-in model to check this installation",
     )
-    parser.add_argument(
-        "--smoke-window", action="store_true", help=argparse.SUPPRESS
-    )  # packaging checks: open the main window, then quit
+    # For packaging checks (make package-test): open the main window, start the engine, quit.
+    parser.add_argument("--smoke-window", action="store_true", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from app.cli import add_generate_parser
     from app.cli_models import add_models_parser
@@ -40,10 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0].startswith("-psn"):  # macOS passes -psn_... to double-clicked apps
+    if not argv or argv[0].startswith(("-psn", "--model")):  # macOS passes -psn_... to apps
         from app.ui.main import run_app
 
-        return run_app()
+        return run_app([] if argv and argv[0].startswith("-psn") else argv)
     args = build_parser().parse_args(argv)
     if args.selftest or args.smoke_window:
         from app import selftest

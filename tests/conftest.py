@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Gallery deletes go to the OS trash; on Linux send2trash reads XDG_DATA_HOME once, at import,
+# so the tests' trash is set here, before anything imports it, never the real one.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="easel-test-xdg-")
 
 
 @pytest.fixture(autouse=True)

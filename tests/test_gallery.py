@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import struct
+import sys
 import threading
 import zlib
 from pathlib import Path
@@ -449,3 +450,15 @@ def test_index_uses_wal(gallery: Gallery) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         conn.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="checks the XDG trash layout")
+def test_delete_moves_the_file_to_the_trash(gallery: Gallery) -> None:
+    item = gallery.add(_image(), _params("to the trash"))
+    data = item.path.read_bytes()
+    gallery.delete(item.id)
+    assert not item.path.exists()
+    # conftest points XDG_DATA_HOME at a temp folder on the same disk as the gallery.
+    trash_files = (Path(os.environ["XDG_DATA_HOME"]) / "Trash" / "files").glob("*.png")
+    trashed = [p for p in trash_files if p.read_bytes() == data]
+    assert trashed, "the deleted picture is not in the trash"
