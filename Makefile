@@ -16,8 +16,8 @@ test: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 lint: setup
-	$(PY) -m ruff check app tests bench scripts
-	$(PY) -m ruff format --check app tests bench scripts
+	$(PY) -m ruff check app tests bench scripts packaging docs
+	$(PY) -m ruff format --check app tests bench scripts packaging docs
 	$(VENV)/bin/lint-imports
 	$(PY) -m mypy
 

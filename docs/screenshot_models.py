@@ -48,7 +48,6 @@ def main() -> int:
     window.resize(1440, 900)
     window.show()
     window.start_engine()
-    shots = {"first": False}
 
     def grab(name: str) -> None:
         window.grab().save(str(ROOT / "docs" / name))

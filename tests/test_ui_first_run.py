@@ -23,7 +23,9 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
         yield server
 
 
-def test_first_run_download_and_generate(qtbot, hub: HubServer, tiny_model_dir: Path, monkeypatch) -> None:
+def test_first_run_download_and_generate(
+    qtbot, hub: HubServer, tiny_model_dir: Path, monkeypatch
+) -> None:
     monkeypatch.delenv("EASEL_MODEL", raising=False)
     hub.add_repo(sd15_twin(tiny_model_dir))
     window = MainWindow()

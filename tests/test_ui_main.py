@@ -340,7 +340,10 @@ def test_paint_a_mask_and_inpaint(qtbot, window: MainWindow, photo: Path) -> Non
     window.canvas.set_tool(Tool.MASK)
     window.canvas.set_brush_size(16)
     view = window.canvas.view
-    start, end = view.to_widget(QPointF(20, 32)).toPoint(), view.to_widget(QPointF(44, 32)).toPoint()
+    start, end = (
+        view.to_widget(QPointF(20, 32)).toPoint(),
+        view.to_widget(QPointF(44, 32)).toPoint(),
+    )
     QTest.mousePress(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
     QTest.mouseMove(view, end)
     QTest.mouseRelease(view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
