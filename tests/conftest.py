@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,17 @@ def easel_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     home = tmp_path_factory.mktemp("easel-home")
     monkeypatch.setenv("EASEL_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_clipboard_at_exit() -> Iterator[None]:
+    """What the app does on quit: without it the test process segfaults in Qt's exit handlers
+    after copying an image (see app.ui.imageio.release_clipboard)."""
+    yield
+    import sys
+
+    if "app.ui.imageio" in sys.modules:
+        sys.modules["app.ui.imageio"].release_clipboard()
 
 
 @pytest.fixture(scope="session")

@@ -28,3 +28,25 @@ def test_emits_keep_true_alive() -> None:
     for _ in range(1000):
         emitter.fired.emit(1)
     assert sys.getrefcount(True) - before > -50
+
+
+def test_quitting_after_copying_an_image_does_not_crash() -> None:
+    """Qt frees the clipboard's QMimeData after Python has shut down; one made in Python then
+    crashed the process on exit (SIGSEGV). The app swaps it for a Qt-made copy on quit."""
+    import os
+    import subprocess
+
+    code = (
+        "from PySide6.QtCore import QTimer\n"
+        "from PySide6.QtGui import QImage\n"
+        "from app.ui.main import create_application\n"
+        "from app.ui.imageio import copy_image_to_clipboard\n"
+        "app = create_application([])\n"
+        "img = QImage(8, 8, QImage.Format.Format_RGB32); img.fill(0)\n"
+        "copy_image_to_clipboard(img, 'picture.png')\n"
+        "QTimer.singleShot(0, app.quit)\n"
+        "app.exec()\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
+    assert out.returncode == 0, (out.returncode, out.stderr[-500:])

@@ -145,8 +145,10 @@ class Engine:
         self._pipes = {"base": pipe}
 
     def unload(self) -> None:
-        self._pipes.clear()
         self.model_path = None
+        if not self._pipes:
+            return  # a full collection walks torch's ~445k import-time objects: skip it
+        self._pipes.clear()
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

@@ -99,8 +99,32 @@ def image_mime(image: QImage, path: str | Path | None = None) -> QMimeData:
     return mime
 
 
+_clipboard_is_ours = False
+
+
 def copy_image_to_clipboard(image: QImage, path: str | Path | None = None) -> None:
+    global _clipboard_is_ours
     QGuiApplication.clipboard().setMimeData(image_mime(image, path))
+    _clipboard_is_ours = True
+
+
+def release_clipboard() -> None:
+    """Swap our Python-made QMimeData on the clipboard for a plain Qt copy of the image.
+
+    Qt deletes the clipboard's data in its exit handlers, after Python has shut down; a
+    QMimeData made in Python then calls back into the dead interpreter and the process
+    segfaults on quit. Called on ``aboutToQuit``: the picture stays on the clipboard.
+    """
+    global _clipboard_is_ours
+    if not _clipboard_is_ours or QGuiApplication.instance() is None:
+        return
+    clipboard = QGuiApplication.clipboard()
+    image = clipboard.image()
+    if clipboard.ownsClipboard() and not image.isNull():
+        clipboard.setImage(image)  # Qt makes (and owns) this QMimeData itself
+    else:
+        clipboard.clear()
+    _clipboard_is_ours = False
 
 
 def checkerboard_brush(cell: int = 8, light: str = "#3a3a3f", dark: str = "#2c2c30") -> QBrush:

@@ -51,6 +51,9 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setStyle("Fusion")  # the same widgets everywhere; the style sheet does the rest
     app.setStyleSheet(style_sheet())
     app.setWindowIcon(icon("easel"))
+    from app.ui.imageio import release_clipboard
+
+    app.aboutToQuit.connect(release_clipboard)
     return app  # type: ignore[return-value]
 
 
