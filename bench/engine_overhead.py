@@ -8,7 +8,6 @@ one process, median of each. Target: ratio <= 1.03.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -17,33 +16,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from common import engine_options, random_engine  # noqa: E402
 
-from app.engine.device import detect_device  # noqa: E402
-from app.engine.engine import Engine  # noqa: E402
-from app.engine.tiny import build_components  # noqa: E402
 from app.request import GenerationRequest  # noqa: E402
 from app.samplers import SAMPLERS  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--arch", default="sd15")
-    args = ap.parse_args()
-
+    args = engine_options(__doc__ or "", runs=5)
     import diffusers
 
-    device = detect_device(args.device)
-    torch.set_grad_enabled(False)
-    components = build_components(args.arch)
-    pipe = diffusers.StableDiffusionPipeline(**components, requires_safety_checker=False)
-    pipe = pipe.to(device.torch_device, device.torch_dtype())
-    pipe.set_progress_bar_config(disable=True)
-    engine = Engine(device)
-    engine.load_pipeline(pipe, args.arch)
+    engine, pipe, components = random_engine(args)
+    device = engine.device
 
     sampler = "DPM++ 2M Karras"
     spec = SAMPLERS[sampler]

@@ -9,7 +9,6 @@ Target: preview / step < 1%.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -18,11 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from common import engine_options, random_engine  # noqa: E402
 
-from app.engine.device import detect_device  # noqa: E402
-from app.engine.engine import Engine, Progress  # noqa: E402
+from app.engine.engine import Progress  # noqa: E402
 from app.engine.preview import latents_to_rgb  # noqa: E402
-from app.engine.tiny import build_components  # noqa: E402
 from app.request import GenerationRequest  # noqa: E402
 
 
@@ -37,22 +35,9 @@ def time_preview(latent: torch.Tensor, n: int = 200) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--arch", default="sd15")
-    args = ap.parse_args()
-
-    import diffusers
-
-    device = detect_device(args.device)
-    torch.set_grad_enabled(False)
-    pipe = diffusers.StableDiffusionPipeline(
-        **build_components(args.arch), requires_safety_checker=False
-    ).to(device.torch_device, device.torch_dtype())
-    engine = Engine(device)
-    engine.load_pipeline(pipe, args.arch)
+    args = engine_options(__doc__ or "")
+    engine, _, _ = random_engine(args)
+    device = engine.device
     req = GenerationRequest(
         "a lighthouse", steps=args.steps, seed=1, width=args.size, height=args.size, sampler="Euler"
     )
