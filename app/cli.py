@@ -209,7 +209,7 @@ def run_generate(args: argparse.Namespace) -> int:
     printer = _ProgressPrinter(args.quiet)
     try:
         request = build_request(args)
-        model, model_name = resolve_model(args.model)
+        model = resolve_model(args.model)
         out_dir = Path(args.out).expanduser() if args.out else None
         if out_dir is not None:
             try:
@@ -220,11 +220,11 @@ def run_generate(args: argparse.Namespace) -> int:
                 ) from exc
         printer.say("Loading the engine…")
         from app.engine.device import detect_device
-        from app.engine.engine import Engine
+        from app.engine.engine import Engine, display_name
 
         engine = Engine(detect_device(None if args.device == "auto" else args.device))
-        printer.say(f"Loading {model_name} on {engine.device.describe()}…")
-        engine.load(model, name=model_name)
+        printer.say(f"Loading {display_name(model)} on {engine.device.describe()}…")
+        engine.load(model)
         result = engine.generate(request, on_progress=printer, cancel=threading.Event())
         for path in save_results(result.images, result.infotexts, result.seeds, out_dir):
             print(path, flush=True)
@@ -244,15 +244,12 @@ def run_generate(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def resolve_model(model: str | None) -> tuple[Path, str]:
-    """--model as a path, or a model id/name from the registry; else the default model.
-
-    Returns the path to load and the name written into the metadata ("Model").
-    """
+def resolve_model(model: str | None) -> Path:
+    """--model as a path, or a model id/name from the registry; else the default model."""
     if model:
         path = Path(model).expanduser()
         if path.exists():
-            return path, path.stem
+            return path
         if "/" in model or "\\" in model or model.endswith((".safetensors", ".ckpt")):
             raise InvalidRequest(f"The model {str(path)!r} does not exist; check the path.")
     from app.engine import models
@@ -265,8 +262,7 @@ def resolve_model(model: str | None) -> tuple[Path, str]:
         )
     if not info.usable or not info.path:
         raise InvalidRequest(f"{info.name} is not installed; download or import it first.")
-    name = info.id.split("/")[-1] if info.source == "catalog" else Path(info.path).stem
-    return Path(info.path), name
+    return Path(info.path)
 
 
 def save_results(

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from startup import report  # bench/ is on sys.path when run as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 2.0
@@ -68,16 +69,7 @@ def main() -> None:
 
     one_run(exe)  # warm the disk cache, as a second launch would be
     times = [one_run(exe) for _ in range(args.runs)]
-    median = statistics.median(times)
-    platform = os.environ.get("QT_QPA_PLATFORM") or (
-        "xcb" if os.environ.get("DISPLAY") else "offscreen"
-    )
-    print(f"platform: {platform} (warm disk cache)")
-    print("runs (s): " + ", ".join(f"{t:.3f}" for t in times))
-    print(
-        f"frozen launch to window shown: median {median:.3f} s; target {TARGET_S:.1f} s; "
-        f"ratio {median / TARGET_S:.2f}"
-    )
+    report(times, "frozen launch to window shown", TARGET_S, " (warm disk cache)")
 
 
 if __name__ == "__main__":

@@ -40,21 +40,24 @@ def one_run() -> float:
     raise SystemExit(f"the app did not report its window:\n{out.stdout}\n{out.stderr}")
 
 
+def report(times: list[float], what: str, target_s: float, note: str = "") -> None:
+    """Print the runs, their median and the ratio to the target (also used by frozen_startup)."""
+    median = statistics.median(times)
+    platform = os.environ.get("QT_QPA_PLATFORM") or (
+        "xcb" if os.environ.get("DISPLAY") else "offscreen"
+    )
+    print(f"platform: {platform}{note}")
+    print("runs (s): " + ", ".join(f"{t:.3f}" for t in times))
+    print(f"{what}: median {median:.3f} s; target {target_s:.1f} s; ratio {median / target_s:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     one_run()  # warm the OS file cache, as a second launch would be
     times = [one_run() for _ in range(args.runs)]
-    median = statistics.median(times)
-    platform = os.environ.get("QT_QPA_PLATFORM") or (
-        "xcb" if os.environ.get("DISPLAY") else "offscreen"
-    )
-    print(f"platform: {platform}")
-    print("runs (s): " + ", ".join(f"{t:.3f}" for t in times))
-    print(
-        f"launch to window shown: median {median:.3f} s; target {TARGET_S:.1f} s; ratio {median / TARGET_S:.2f}"
-    )
+    report(times, "launch to window shown", TARGET_S)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,12 @@ fill the model picker before the heavy stack is imported.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from app.library.paths import resources_dir
 
 FAMILIES = ("sd1", "sd2", "sd2-v", "sdxl", "lora-sd1", "taesd", "taesdxl")
 KINDS = ("checkpoint", "lora", "vae-preview")
@@ -58,14 +59,6 @@ class FamilyConfigSource:
     allow_patterns: tuple[str, ...]
     ignore_patterns: tuple[str, ...] = ()
     revision: str = "main"
-
-
-def resources_dir() -> Path:
-    """The ``resources/`` folder: next to the ``app`` package, or inside a PyInstaller bundle."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
 
 
 def catalog_path() -> Path:

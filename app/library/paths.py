@@ -8,12 +8,22 @@ usual places, so tests and the self-test never touch the user's real folders.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
 
 APP_NAME = "Easel"
 HOME_ENV = "EASEL_HOME"
+
+
+def resources_dir() -> Path:
+    """The ``resources/`` folder: next to the ``app`` package, or where PyInstaller unpacked
+    the data files of a frozen app."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
 
 
 def _home() -> Path | None:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from functools import cache
-from pathlib import Path
 
 from PySide6.QtGui import QIcon
 
-
-def resources_dir() -> Path:
-    frozen = getattr(sys, "_MEIPASS", None)  # PyInstaller unpacks data files here
-    if frozen:
-        return Path(frozen) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+from app.library.paths import resources_dir
 
 
 @cache
