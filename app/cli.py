@@ -252,7 +252,7 @@ def resolve_model(model: str | None) -> Path:
             return path
         if "/" in model or "\\" in model or model.endswith((".safetensors", ".ckpt")):
             raise InvalidRequest(f"The model {str(path)!r} does not exist; check the path.")
-    from app.engine import models
+    from app.models import registry as models
 
     info = models.find(model) if model else models.default_model()
     if info is None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from app.errors import Cancelled, EaselError
 
 if TYPE_CHECKING:
-    from app.engine.download import DownloadProgress
+    from app.models.download import DownloadProgress
 
 
 def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -52,7 +52,7 @@ def _progress(p: DownloadProgress) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from app.engine import models
+    from app.models import registry as models
 
     try:
         cmd = args.models_command
@@ -77,7 +77,7 @@ def run_models(args: argparse.Namespace) -> int:
             )
             return 0
         if cmd == "download":
-            from app.engine import catalog, download
+            from app.models import catalog, download
 
             try:
                 entry = catalog.get(args.id)

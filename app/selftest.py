@@ -93,7 +93,7 @@ def check_imports() -> None:
                 f"the scheduler for the sampler {spec.name!r} is missing ({_short(exc)})"
             ) from exc
     try:
-        from app.engine.catalog import load_catalog
+        from app.models.catalog import load_catalog
 
         if not load_catalog():
             raise SelftestError("the model catalog is empty")

@@ -21,13 +21,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from app.engine.checkpoints import (
+from app.engine.tiny import build_components, save_model_folder
+from app.errors import ModelLoadError, UnsafeModelFile
+from app.models.checkpoints import (
     convert_ckpt_to_safetensors,
     inspect_checkpoint,
     load_single_file_pipeline,
 )
-from app.engine.tiny import build_components, save_model_folder
-from app.errors import ModelLoadError, UnsafeModelFile
 from tests.original_layout import pipeline_to_original, vae_to_original
 
 PIPELINES = {
@@ -335,7 +335,7 @@ def test_malicious_ckpt_is_refused_and_never_runs(
 
 
 def test_torch_allow_list_still_guards_what_the_scan_would_pass(tmp_path: Path) -> None:
-    from app.engine import safeload
+    from app.models import safeload
 
     marker = tmp_path / "pwned"
     path = tmp_path / "model.ckpt"

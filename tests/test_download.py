@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from app.engine import catalog
-from app.engine.download import (
+from app.errors import Cancelled, DownloadError
+from app.models import catalog
+from app.models.download import (
     OFFLINE_MESSAGE,
     DownloadProgress,
     download_model,
@@ -25,8 +26,7 @@ from app.engine.download import (
     installed_snapshot,
     is_installed,
 )
-from app.engine.hubcache import repo_folder
-from app.errors import Cancelled, DownloadError
+from app.models.hubcache import repo_folder
 from tests.hubserver import HubRepo, HubServer, random_bytes, running_hub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -367,7 +367,7 @@ def test_killed_process_leaves_a_partial_that_the_next_run_resumes(hub: HubServe
     repo = hub.add_repo(small_repo(big_size=3_000_000))
     hub.slow_delay = 0.03
     partial = blobs_dir("org/small") / f"{repo.files[BIG].sha256}.incomplete"
-    code = "from app.engine.download import download_model; download_model('org/small')"
+    code = "from app.models.download import download_model; download_model('org/small')"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=os.environ.copy())
     try:
         deadline = time.monotonic() + 30
@@ -395,7 +395,7 @@ def test_not_enough_disk_space_is_reported_before_downloading(
 ) -> None:
     import shutil
 
-    from app.engine import download
+    from app.models import download
 
     hub.add_repo(small_repo())
     real = shutil.disk_usage

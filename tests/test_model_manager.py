@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from safetensors.torch import save_file
 
-from app.engine import catalog, download, models
 from app.engine.engine import Engine
 from app.engine.tiny import build_components
+from app.models import catalog, download
+from app.models import registry as models
 from app.request import GenerationRequest
 from app.ui.model_manager import ModelManagerWidget, download_text
 from app.workers.models_worker import ModelsWorker

@@ -14,10 +14,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from app.engine import models
 from app.engine.engine import Engine
 from app.engine.tiny import build_components, save_model_folder
 from app.errors import ModelLoadError, UnsafeModelFile
+from app.models import registry as models
 from app.request import GenerationRequest
 from tests.original_layout import pipeline_to_original
 

@@ -114,9 +114,9 @@ class Engine:
         self.model_path = path
 
     def _load_single_file(self, path: Path, name: str | None) -> None:
-        from app.engine.checkpoints import inspect_checkpoint, load_single_file_pipeline
-        from app.engine.download import family_config_dir
-        from app.engine.models import model_hash
+        from app.models.checkpoints import inspect_checkpoint, load_single_file_pipeline
+        from app.models.download import family_config_dir
+        from app.models.registry import model_hash
 
         info = inspect_checkpoint(path)
         config = family_config_dir(info.family) if info.family else None

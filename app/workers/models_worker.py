@@ -34,7 +34,8 @@ class _ModelsLoop(QObject):
     @Slot()
     def refresh(self) -> None:
         try:
-            from app.engine import hubcache, models
+            from app.models import hubcache
+            from app.models import registry as models
 
             items = models.list_models()
             self.modelsListed.emit(
@@ -53,7 +54,7 @@ class _ModelsLoop(QObject):
 
     @Slot(str)
     def download(self, model_id: str) -> None:
-        from app.engine import catalog, download
+        from app.models import catalog, download
 
         self.cancel.clear()
 
@@ -106,7 +107,7 @@ class _ModelsLoop(QObject):
 
     def _operation(self, fn: Any, template: str) -> None:
         try:
-            from app.engine import models
+            from app.models import registry as models
 
             out = fn(models)
             if isinstance(out, str):

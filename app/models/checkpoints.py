@@ -34,14 +34,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from app.engine.safeload import (
+from app.errors import ModelLoadError, UnsafeModelFile
+from app.models.safeload import (
     TensorMeta,
     file_sha256,
     load_pickle_state_dict,
     read_safetensors_header,
     save_safetensors_atomic,
 )
-from app.errors import ModelLoadError, UnsafeModelFile
 
 Kind = Literal["checkpoint", "lora", "vae", "textual-inversion", "unknown"]
 Family = Literal["sd1", "sd2", "sd2-v", "sdxl"]

@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.engine import catalog, download, hubcache
-from app.engine.checkpoints import PICKLE_SUFFIXES, convert_ckpt_to_safetensors, inspect_checkpoint
 from app.errors import ModelLoadError
 from app.library.paths import data_dir
+from app.models import catalog, download, hubcache
+from app.models.checkpoints import PICKLE_SUFFIXES, convert_ckpt_to_safetensors, inspect_checkpoint
 
 MODEL_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 _LOCK = threading.Lock()
@@ -385,7 +385,7 @@ def remove(model_id: str) -> str:
 def model_hash(path: str | Path) -> str:
     """A1111's "Model hash" (first 10 hex digits of the file's SHA-256), cached by size+mtime
     so a 2-7 GB checkpoint is hashed once, not at every load."""
-    from app.engine.safeload import file_sha256
+    from app.models.safeload import file_sha256
 
     p = Path(path)
     st = p.stat()

@@ -29,9 +29,9 @@ from typing import Any
 from urllib.parse import quote
 
 from app import __version__
-from app.engine import hubcache
-from app.engine.catalog import CatalogEntry, family_config_sources
 from app.errors import Cancelled, DownloadError
+from app.models import hubcache
+from app.models.catalog import CatalogEntry, family_config_sources
 
 OFFLINE_MESSAGE = (
     "Easel can't reach the Hugging Face Hub — the computer seems to be offline. "
