@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from app.errors import Cancelled, EaselError
+from app.models.kinds import FILTERS
 
 if TYPE_CHECKING:
     from app.models.download import DownloadProgress
@@ -22,6 +23,11 @@ def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     ls = msub.add_parser("list", help="installed and available models, sizes and disk use")
     ls.add_argument("--installed", action="store_true", help="only what is on this computer")
+    ls.add_argument(
+        "--kind",
+        metavar="K",
+        help="only one kind: " + ", ".join(FILTERS),
+    )
     dl = msub.add_parser("download", help="download a catalog model (resumable, verified)")
     dl.add_argument("id", help="catalog id (e.g. sd15) or Hugging Face repo id")
     imp = msub.add_parser(
@@ -57,7 +63,7 @@ def run_models(args: argparse.Namespace) -> int:
     try:
         cmd = args.models_command
         if cmd == "list":
-            items = models.list_models()
+            items = models.list_models(kind=args.kind)
             if args.installed:
                 items = [m for m in items if m.installed]
             for m in items:

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from app.library.paths import resources_dir
+from app.models.kinds import KIND_IDS
 
 FAMILIES = ("sd1", "sd2", "sd2-v", "sdxl", "lora-sd1", "taesd", "taesdxl")
-KINDS = ("checkpoint", "lora", "vae-preview")
+KINDS = KIND_IDS
 
 
 @dataclass(frozen=True)

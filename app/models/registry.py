@@ -24,10 +24,12 @@ from typing import Any
 
 from app.errors import ModelLoadError
 from app.library.paths import data_dir
-from app.models import catalog, download, hubcache
+from app.models import catalog, download, hubcache, kinds
 from app.models.checkpoints import PICKLE_SUFFIXES, convert_ckpt_to_safetensors, inspect_checkpoint
 
-MODEL_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
+MODEL_SUFFIXES = tuple(
+    sorted({".safetensors", *PICKLE_SUFFIXES, *kinds.KINDS["upscaler"].suffixes})
+)
 _LOCK = threading.Lock()
 
 
@@ -127,15 +129,25 @@ def _catalog_models(default: str) -> list[ModelInfo]:
     return out
 
 
-def _file_model(path: Path, source: str, default: str) -> ModelInfo:
+def _file_model(path: Path, source: str, default: str, hint: str | None = None) -> ModelInfo:
+    """One file's record; ``hint`` is the kind its folder says it holds (A1111 ``Lora`` ...).
+
+    Never raises for a bad file: it is listed with its sentence in ``problem``, so one broken
+    file cannot break the listing of every other model.
+    """
     mid = f"file:{path}"
     try:
         info = inspect_checkpoint(path)
         kind, family, inpainting, problem = info.kind, info.family, info.inpainting, ""
         if kind == "checkpoint" and family is None:
             problem = "unsupported architecture"
+        if kind == "unknown" and hint is not None:
+            kind = hint  # contents don't say (an ESRGAN .pth): the folder does
     except ModelLoadError as exc:
-        kind, family, inpainting, problem = "unknown", None, False, str(exc)
+        kind, family, inpainting, problem = hint or "unknown", None, False, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a hostile file must not break the listing
+        kind, family, inpainting = hint or "unknown", None, False
+        problem = f"{path.name} could not be read ({type(exc).__name__}); it looks broken."
     try:
         size = path.stat().st_size
     except OSError:
@@ -164,18 +176,39 @@ def _scan(folder: Path) -> list[Path]:
         return []
 
 
-def list_models(include_available: bool = True) -> list[ModelInfo]:
-    """Every model: catalog entries (installed or not), imported files, added folders."""
+def list_models(include_available: bool = True, kind: str | None = None) -> list[ModelInfo]:
+    """Every model: catalog entries (installed or not), imported files, added folders.
+
+    ``kind`` filters by a kind id of ``app.models.kinds`` (or "inpainting").
+    """
+    wanted = kinds.check_filter(kind)
+    models = _all_models(include_available)
+    return [m for m in models if kinds.matches(wanted, m.kind, m.inpainting)]
+
+
+def find_named(kind: str, name: str) -> ModelInfo | None:
+    """An installed model of one kind by its name (a file's stem), case-insensitively: how
+    the prompt's ``<lora:NAME:1>`` and the webui's embedding words name their files."""
+    wanted = name.strip().lower()
+    same = [m for m in list_models(include_available=False, kind=kind) if m.installed]
+    return next((m for m in same if m.name.lower() == wanted), None)
+
+
+def _all_models(include_available: bool) -> list[ModelInfo]:
     state = _load_state()
     models = _catalog_models(state.default) if include_available else []
     if not include_available:
         models = [m for m in _catalog_models(state.default) if m.installed]
-    for p in _scan(models_dir()):
-        if p.suffix.lower() == ".safetensors":  # .ckpt never stays: it is converted on import
-            models.append(_file_model(p, "imported", state.default))
+    root = models_dir()
+    for p in _scan(root):
+        hint = kinds.kind_of_path(p, root)
+        # .ckpt never stays: it is converted on import; upscalers keep their own format.
+        if p.suffix.lower() == ".safetensors" or hint == "upscaler":
+            models.append(_file_model(p, "imported", state.default, hint))
     for folder in state.folders:
         for p in _scan(Path(folder)):
-            models.append(_file_model(p, "library", state.default))
+            hint = kinds.kind_of_path(p, Path(folder))
+            models.append(_file_model(p, "library", state.default, hint))
     for folder in state.diffusers:
         p = Path(folder)
         mid = f"folder:{p}"
@@ -266,10 +299,9 @@ def import_path(path: str | Path, on_step: Callable[[str], None] | None = None) 
         raise ModelLoadError(
             f"{src.name} is a model architecture Easel doesn't support yet (not SD 1.x, 2.x or XL)."
         )
-    if info.kind not in ("checkpoint", "lora", "vae", "textual-inversion"):
+    if info.kind not in kinds.KINDS:
         raise ModelLoadError(f"{src.name} is not a model Easel recognises; nothing was imported.")
-    sub = {"checkpoint": "", "lora": "lora", "vae": "vae", "textual-inversion": "embeddings"}
-    folder = models_dir() / sub[info.kind]
+    folder = models_dir() / kinds.KINDS[info.kind].import_dir
     folder.mkdir(parents=True, exist_ok=True)
     dst = folder / (src.stem + ".safetensors")
     if dst.exists() and dst.stat().st_size and _same_file(src, dst):

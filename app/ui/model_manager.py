@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -25,16 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.models.kinds import KINDS, matches
 from app.workers.models_worker import ModelsWorker
 
-KIND_LABELS = {
-    "checkpoint": "Checkpoint",
-    "lora": "LoRA",
-    "vae": "VAE",
-    "vae-preview": "Preview decoder",
-    "textual-inversion": "Embedding",
-    "unknown": "Unknown",
-}
+KIND_LABELS = {k.id: k.label for k in KINDS.values()} | {"unknown": "Unknown"}
+# The kind filter above the table: (label, filter id for app.models.kinds.matches).
+KIND_FILTERS = [("All kinds", None)] + [(f"{k.label}s", k.id) for k in KINDS.values()]
+KIND_FILTERS.insert(2, ("Inpainting checkpoints", "inpainting"))
 FAMILY_LABELS = {
     "sd1": "SD 1.x", "sd2": "SD 2.x", "sd2-v": "SD 2.x (768, v)", "sdxl": "SDXL",
     "lora-sd1": "SD 1.x", "taesd": "SD 1.x/2.x", "taesdxl": "SDXL",
@@ -136,6 +134,13 @@ class ModelManagerWidget(QWidget):
         self.summary.setObjectName("dimLabel")
         self.summary.setWordWrap(True)
 
+        self.kind_filter = QComboBox()
+        self.kind_filter.setObjectName("kindFilter")
+        for text, kind in KIND_FILTERS:
+            self.kind_filter.addItem(text, kind)
+        self.kind_filter.setToolTip("Show one kind of model file")
+        self.kind_filter.currentIndexChanged.connect(lambda _i: self._render())
+
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels(self.COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -202,7 +207,11 @@ class ModelManagerWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 16)
         layout.setSpacing(10)
-        layout.addWidget(title)
+        top = QHBoxLayout()
+        top.addWidget(title)
+        top.addStretch(1)
+        top.addWidget(self.kind_filter)
+        layout.addLayout(top)
         layout.addWidget(self.summary)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.details)
@@ -230,8 +239,11 @@ class ModelManagerWidget(QWidget):
         if payload is None:
             return
         selected = self.selected_id()
+        every = payload["models"]
+        wanted = self.kind_filter.currentData()
         models = sorted(
-            payload["models"], key=lambda m: (not m["installed"], m["source"] != "catalog")
+            (m for m in every if matches(wanted, m["kind"], m["inpainting"])),
+            key=lambda m: (not m["installed"], m["source"] != "catalog"),
         )
         self.models = models
         self.table.setRowCount(len(models))
@@ -258,7 +270,7 @@ class ModelManagerWidget(QWidget):
             if m["id"] == selected:
                 self.table.selectRow(row)
         installed = [
-            m for m in models if m["installed"] and m["kind"] == "checkpoint" and not m["problem"]
+            m for m in every if m["installed"] and m["kind"] == "checkpoint" and not m["problem"]
         ]
         locations = payload.get("locations", {})
         where = "; ".join(f"{k}: {v}" for k, v in locations.items())
