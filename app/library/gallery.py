@@ -13,19 +13,28 @@ one small file rename). Slow work (PNG encoding, reading many files' metadata in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
 from app.errors import LibraryError
 from app.library import paths, pngio
+from app.library.gallery_index import (
+    _ITEM_COLUMNS,
+    GalleryItem,
+    _file_sha256,
+    _FileInfo,
+    _seed_of,
+    _sha256,
+    open_index,
+)
+from app.library.gallery_thumbs import drop_thumbnails, make_thumbnail
 from app.library.infotext import parse_infotext
 
 try:  # Optional: move deleted pictures to the OS trash when the package is installed.
@@ -33,110 +42,8 @@ try:  # Optional: move deleted pictures to the OS trash when the package is inst
 except ImportError:  # pragma: no cover - depends on the environment
     _send2trash = None
 
-SCHEMA_VERSION = 1
 USE_FTS5 = True  # full-text index for search when SQLite has FTS5 + trigram; else LIKE
 _IMPORTABLE = {"PNG", "JPEG", "MPO", "WEBP"}
-_THUMB_QUALITY = 85
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS images (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the UI may hold old ids
-    name TEXT NOT NULL UNIQUE,          -- file name inside the gallery folder
-    size INTEGER NOT NULL,              -- size and mtime: how reconcile spots changes
-    mtime_ns INTEGER NOT NULL,
-    created REAL NOT NULL,
-    prompt TEXT NOT NULL DEFAULT '',
-    negative_prompt TEXT NOT NULL DEFAULT '',
-    model TEXT NOT NULL DEFAULT '',
-    params TEXT NOT NULL DEFAULT '{}',  -- JSON of the parsed parameters, in file order
-    parameters TEXT NOT NULL DEFAULT '',
-    width INTEGER NOT NULL DEFAULT 0,
-    height INTEGER NOT NULL DEFAULT 0,
-    seed INTEGER,
-    sha256 TEXT,                        -- of the file; filled lazily (rebuilds skip hashing)
-    source_sha256 TEXT                  -- of the file it was imported from, when converted
-);
-CREATE INDEX IF NOT EXISTS images_newest ON images(created DESC, id DESC);
-CREATE INDEX IF NOT EXISTS images_size ON images(size);
-CREATE INDEX IF NOT EXISTS images_sha ON images(sha256);
-CREATE INDEX IF NOT EXISTS images_source_sha ON images(source_sha256);
-"""
-
-# Trigram tokens give substring matching like LIKE '%word%', case-insensitive, but from an
-# index: 10,000 prompts are searched in about a millisecond instead of a full scan.
-_FTS_SCHEMA = """
-CREATE VIRTUAL TABLE images_fts USING fts5(
-    prompt, negative_prompt, model, content='images', content_rowid='id', tokenize='trigram'
-);
-CREATE TRIGGER images_fts_insert AFTER INSERT ON images BEGIN
-    INSERT INTO images_fts(rowid, prompt, negative_prompt, model)
-    VALUES (new.id, new.prompt, new.negative_prompt, new.model);
-END;
-CREATE TRIGGER images_fts_delete AFTER DELETE ON images BEGIN
-    INSERT INTO images_fts(images_fts, rowid, prompt, negative_prompt, model)
-    VALUES ('delete', old.id, old.prompt, old.negative_prompt, old.model);
-END;
-CREATE TRIGGER images_fts_update AFTER UPDATE OF prompt, negative_prompt, model ON images BEGIN
-    INSERT INTO images_fts(images_fts, rowid, prompt, negative_prompt, model)
-    VALUES ('delete', old.id, old.prompt, old.negative_prompt, old.model);
-    INSERT INTO images_fts(rowid, prompt, negative_prompt, model)
-    VALUES (new.id, new.prompt, new.negative_prompt, new.model);
-END;
-INSERT INTO images_fts(images_fts) VALUES ('rebuild');
-"""
-
-_ITEM_COLUMNS = (
-    "id, name, prompt, negative_prompt, params, parameters, width, height, created, seed, model"
-)
-
-
-@dataclass(frozen=True)
-class GalleryItem:
-    id: int
-    path: Path
-    prompt: str
-    negative_prompt: str
-    params: dict[str, str]
-    parameters: str
-    width: int
-    height: int
-    created: float
-    seed: int | None
-    model: str
-
-
-@dataclass(frozen=True)
-class _FileInfo:
-    """What goes into a row, read from a file (or from what was just written)."""
-
-    parameters: str
-    width: int
-    height: int
-    name: str = ""  # name, size and mtime are known once the file is written
-    size: int = 0
-    mtime_ns: int = 0
-    seed: int | None = None
-    sha256: str | None = None
-    source_sha256: str | None = None
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _seed_of(params: dict[str, str]) -> int | None:
-    try:
-        return int(params.get("Seed", "").strip())
-    except ValueError:
-        return None
 
 
 class Gallery:
@@ -163,7 +70,7 @@ class Gallery:
             ) from exc
         try:
             try:
-                self._conn, self.fts = self._open()
+                self._conn, self.fts = open_index(self.index_path, USE_FTS5)
             except sqlite3.OperationalError:
                 raise  # locked or unreachable: not a reason to throw the index away
             except sqlite3.DatabaseError:
@@ -173,7 +80,7 @@ class Gallery:
                 os.replace(self.index_path, self.index_path.with_name(name))
                 for suffix in ("-wal", "-shm"):
                     Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
-                self._conn, self.fts = self._open()
+                self._conn, self.fts = open_index(self.index_path, USE_FTS5)
         except (sqlite3.Error, OSError) as exc:
             raise LibraryError(
                 f"Could not open the gallery index {self.index_path} ({exc}); check that its "
@@ -181,40 +88,6 @@ class Gallery:
             ) from exc
 
     # --- set-up -------------------------------------------------------------------------
-
-    def _open(self) -> tuple[sqlite3.Connection, bool]:
-        conn = sqlite3.connect(self.index_path, check_same_thread=False, timeout=10.0)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode loses at most the last commits on power loss, never
-            # corrupts; and a lost row comes back from its file on the next reconcile.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
-                # Another schema (older or newer app): rebuild from the files.
-                conn.executescript("DROP TABLE IF EXISTS images_fts; DROP TABLE IF EXISTS images;")
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            fts = self._ensure_fts(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn, fts
-
-    @staticmethod
-    def _ensure_fts(conn: sqlite3.Connection) -> bool:
-        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'images_fts'").fetchone()
-        if exists:
-            return USE_FTS5
-        if not USE_FTS5:
-            return False
-        try:
-            with conn:
-                conn.executescript(_FTS_SCHEMA)
-        except sqlite3.OperationalError:
-            return False  # SQLite without FTS5 or the trigram tokenizer (< 3.34): use LIKE
-        return True
 
     def close(self) -> None:
         with self._lock:
@@ -446,7 +319,7 @@ class Gallery:
             if row is None:
                 return
             path = self.root / row[0]
-            self._drop_thumbnails(path)
+            drop_thumbnails(self.thumbnail_dir, path)
             try:
                 self._remove_file(path)
             except FileNotFoundError:
@@ -523,57 +396,6 @@ class Gallery:
                 self._upsert(info, created)
         return len(infos), len(gone)
 
-    # --- thumbnails ---------------------------------------------------------------------
-
-    def _thumb_key(self, path: Path, st: os.stat_result) -> str:
-        raw = f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}"
-        return hashlib.sha1(raw.encode("utf-8", "surrogatepass")).hexdigest()
-
-    def _drop_thumbnails(self, path: Path) -> None:
-        try:
-            key = self._thumb_key(path, path.stat())
-        except OSError:
-            return
-        for thumb in self.thumbnail_dir.glob(f"{key}-*"):
-            thumb.unlink(missing_ok=True)
-
     def thumbnail(self, item: GalleryItem, size: int = 256) -> Path:
         """A cached thumbnail (JPEG, or PNG when the picture has transparency), made once."""
-        try:
-            st = item.path.stat()
-        except OSError as exc:
-            raise LibraryError(
-                f"{item.path.name} is missing from the gallery folder; it may have been moved."
-            ) from exc
-        stem = f"{self._thumb_key(item.path, st)}-{size}"
-        folder = self.thumbnail_dir
-        for suffix in (".jpg", ".png"):
-            cached = folder / f"{stem}{suffix}"
-            if cached.exists():
-                return cached
-        try:
-            with Image.open(item.path) as image:
-                image.draft("RGB", (size, size))  # JPEG decodes at a reduced scale: cheap
-                image.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
-                alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-                thumb = image.convert("RGBA" if alpha else "RGB")
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise LibraryError(
-                f"{item.path.name} could not be read to make a thumbnail; the file may be damaged."
-            ) from exc
-        target = folder / f"{stem}{'.png' if alpha else '.jpg'}"
-        # A cache: no fsync, but still a rename so a reader never sees half a thumbnail.
-        tmp = folder / f".{stem}.{os.getpid()}.{threading.get_ident()}.tmp"
-        try:
-            if alpha:
-                thumb.save(tmp, format="PNG", compress_level=1)
-            else:
-                thumb.save(tmp, format="JPEG", quality=_THUMB_QUALITY)
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise LibraryError(
-                f"Could not write a thumbnail to {folder} ({exc.strerror or exc}); "
-                "check the free space of the cache folder."
-            ) from exc
-        return target
+        return make_thumbnail(self.thumbnail_dir, item.path, size)
