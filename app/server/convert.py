@@ -59,7 +59,12 @@ def decode_image(data: object, what: str = "image") -> Image.Image:
         image.load()
     except InvalidRequest:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise InvalidRequest(
+            f"The {what} has far more pixels than the {MAX_SIZE}x{MAX_SIZE} accepted; "
+            "send a smaller image."
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise InvalidRequest(
             f"The {what} is not an image Easel can read; send a PNG, JPEG or WebP."
         ) from None

@@ -147,7 +147,7 @@ class Guard:
         return f"The request body is larger than the server's limit of {self._mb()} MB."
 
     def _mb(self) -> str:
-        return f"{self.max_body / (1024 * 1024):g}"
+        return f"{self.max_body / (1024 * 1024):.3g}"
 
 
 async def _respond(
