@@ -100,8 +100,15 @@ def test_txt2img_equals_the_engine_and_lands_in_the_gallery(
     )
     want = reference["tiny-a"].generate(
         GenerationRequest(
-            "a red fox, in snow", "blurry", sampler="Euler a", steps=2, cfg_scale=5.5,
-            seed=11, width=64, height=64, batch_size=2,
+            "a red fox, in snow",
+            "blurry",
+            sampler="Euler a",
+            steps=2,
+            cfg_scale=5.5,
+            seed=11,
+            width=64,
+            height=64,
+            batch_size=2,
         )  # fmt: skip
     )
     assert len(res.images) == 2
@@ -126,8 +133,15 @@ def test_img2img_and_inpaint_equal_the_engine(api: Any, reference: dict[str, Any
     )  # fmt: skip
     want = reference["tiny-a"].generate(
         GenerationRequest(
-            "oil painting", mode="img2img", sampler="Euler a", steps=4, seed=3, width=64,
-            height=64, strength=0.5, init_image=init,
+            "oil painting",
+            mode="img2img",
+            sampler="Euler a",
+            steps=4,
+            seed=3,
+            width=64,
+            height=64,
+            strength=0.5,
+            init_image=init,
         )  # fmt: skip
     )
     assert np.array_equal(pixels(res.image), pixels(want.images[0]))
@@ -139,8 +153,17 @@ def test_img2img_and_inpaint_equal_the_engine(api: Any, reference: dict[str, Any
     )  # fmt: skip
     want = reference["tiny-a"].generate(
         GenerationRequest(
-            "a moon", mode="inpaint", sampler="Euler a", steps=2, seed=5, width=64, height=64,
-            strength=1.0, init_image=init, mask=mask, mask_blur=2,
+            "a moon",
+            mode="inpaint",
+            sampler="Euler a",
+            steps=2,
+            seed=5,
+            width=64,
+            height=64,
+            strength=1.0,
+            init_image=init,
+            mask=mask,
+            mask_blur=2,
         )  # fmt: skip
     )
     got = pixels(res.image)
@@ -162,9 +185,7 @@ def test_inpaint_only_masked_keeps_every_pixel_outside_the_mask(api: Any) -> Non
     assert not np.array_equal(got[~outside], np.asarray(init)[~outside])
 
 
-def test_progress_with_live_preview_then_interrupt_within_one_step(
-    api: Any, runner: Any
-) -> None:
+def test_progress_with_live_preview_then_interrupt_within_one_step(api: Any, runner: Any) -> None:
     box: dict[str, Any] = {}
     t = threading.Thread(
         target=lambda: box.update(res=api.txt2img(prompt="long", steps=1000, width=64, height=64))
@@ -207,9 +228,7 @@ def test_skip_moves_to_the_next_image_of_the_job(api: Any, runner: Any) -> None:
     assert box["res"].images == []
 
 
-def test_models_list_switch_and_per_request_override(
-    api: Any, reference: dict[str, Any]
-) -> None:
+def test_models_list_switch_and_per_request_override(api: Any, reference: dict[str, Any]) -> None:
     assert {"tiny-a", "tiny-b"} <= set(api.util_get_model_names())
     item = next(m for m in api.get_sd_models() if m["model_name"] == "tiny-b")
     assert "/" not in item["filename"]  # never the server's paths

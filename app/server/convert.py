@@ -183,7 +183,7 @@ def info_json(
     infotexts = [t for r in results for t in r.infotexts]
     prompts = [request.prompt] * len(seeds)
     negatives = [request.negative_prompt] * len(seeds)
-    info = {
+    info: dict[str, Any] = {
         "prompt": request.prompt,
         "all_prompts": prompts,
         "negative_prompt": request.negative_prompt,
