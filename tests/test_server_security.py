@@ -257,3 +257,10 @@ def test_cors_is_off_unless_origins_are_given(open_server: str, runner: Any) -> 
         assert r.headers["access-control-allow-origin"] == "https://krita.example"
         r = httpx.get(f"{url}/sdapi/v1/options", headers=headers)
         assert "access-control-allow-origin" not in r.headers
+
+
+def test_the_desktop_installers_leave_the_server_out() -> None:
+    from tests.test_packaging import _spec_assignments
+
+    excludes = set(_spec_assignments()["EXCLUDES"])  # type: ignore[arg-type]
+    assert {"app.server", "fastapi", "uvicorn", "starlette", "ray"} <= excludes
