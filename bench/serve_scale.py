@@ -86,8 +86,10 @@ def main() -> int:
             walls[replicas] = burst(url, bodies)
             serve.delete("easel")  # the next run starts clean (its own progress board)
             rate = args.requests / walls[replicas]
-            print(f"{replicas} replica(s): {args.requests} requests in {walls[replicas]:.2f} s "
-                  f"({rate:.2f} req/s)")
+            print(
+                f"{replicas} replica(s): {args.requests} requests in {walls[replicas]:.2f} s "
+                f"({rate:.2f} req/s)"
+            )
     finally:
         serve.shutdown()
         ray.shutdown()
