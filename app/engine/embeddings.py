@@ -72,20 +72,24 @@ class EmbeddingManager:
         index = self.names()
         if not index or not (prompt or negative):
             return prompt, negative, {}
-        used: dict[str, str] = {}
+        used: list[tuple[tuple[int, int], str, str]] = []  # (where first seen, name, hash)
         texts = [prompt, negative]
         # Longest names first, so "bad_hands_v2" is never read as "bad_hands" + "_v2".
         for lowered in sorted(index, key=len, reverse=True):
             pattern = re.compile(rf"(?<!\w){re.escape(lowered)}(?!\w)", re.IGNORECASE)
-            if not any(pattern.search(t) for t in texts):
+            found = [(i, m.start()) for i, t in enumerate(texts) if (m := pattern.search(t))]
+            if not found:
                 continue
             path = index[lowered]
             loaded = self._ensure(pipe, path)
             if loaded is None:
                 continue
             texts = [pattern.sub(loaded.token, t) for t in texts]
-            used[path.name[: -len(path.suffix)] if path.suffix else path.name] = loaded.hash
-        hashes = ", ".join(f"{n.replace(':', '').replace(',', '')}: {h}" for n, h in used.items())
+            stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+            used.append((found[0], stem, loaded.hash))
+        hashes = ", ".join(
+            f"{n.replace(':', '').replace(',', '')}: {h}" for _, n, h in sorted(used)
+        )
         return texts[0], texts[1], ({"TI hashes": hashes} if hashes else {})
 
     def _ensure(self, pipe: Any, path: Path) -> _Loaded | None:
