@@ -143,7 +143,11 @@ def test_browser_listing_has_family_size_and_preview(emb_dir: Path, tmp_path: Pa
     Image.new("RGB", (8, 8), "blue").save(emb_dir / "inkstyle.png")
     registry.import_path(lora.parent.parent)
     listed = {d["name"]: d for d in list_networks()}
-    assert [d["kind"] for d in list_networks()] == ["lora", "textual-inversion", "textual-inversion"]
+    assert [d["kind"] for d in list_networks()] == [
+        "lora",
+        "textual-inversion",
+        "textual-inversion",
+    ]
     assert listed["ink"]["preview"].endswith("ink.preview.png")
     assert listed["inkstyle"]["preview"].endswith("inkstyle.png")
     assert listed["badhands"]["preview"] == ""

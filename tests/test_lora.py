@@ -231,7 +231,9 @@ def test_sdxl_lora_on_sd15_is_refused(tmp_path: Path) -> None:
     engine = engine_on()
     msg = _refused(engine, "x <lora:xlonly:1>", InvalidRequest, "SDXL LoRA")
     assert "SD 1.x" in msg
-    _refused(engine, "x <lora:realxl:1>", InvalidRequest, "an SDXL LoRA and the loaded model is SD 1.x")
+    _refused(
+        engine, "x <lora:realxl:1>", InvalidRequest, "an SDXL LoRA and the loaded model is SD 1.x"
+    )
     assert engine.loras.loads == 0
 
 
@@ -266,3 +268,38 @@ def test_broken_and_unsafe_and_lycoris_files_are_refused(tmp_path: Path) -> None
     # None of that left anything on the model: a good LoRA still equals diffusers.
     result = engine.generate(request("x <lora:good:1>"))
     assert max_diff(result.images[0], diffusers_picture("x ", loras=[(good, 1.0)])) <= 1
+
+
+# -- the catalog's LCM-LoRA ---------------------------------------------------------------------
+
+
+def test_catalog_lcm_lora_works_as_a_lora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.models import catalog, download
+    from tests.hubserver import HubRepo, running_hub
+
+    entry = catalog.get("lcm-lora-sd15")
+    file = save_kohya_lora(fresh_pipe(), tmp_path / "lcm" / "pytorch_lora_weights.safetensors")
+    with running_hub(monkeypatch, tmp_path / "hf") as hub:
+        engine = engine_on()
+        _refused(engine, "x <lora:lcm-lora-sd15:1>", InvalidRequest, "not downloaded")
+        hub.repos[entry.repo_id] = HubRepo.from_files(entry.repo_id, {file.name: file.read_bytes()})
+        download.download_model(entry)
+    result = engine.generate(request("a lighthouse <lora:lcm-lora-sd15:1>"))
+    assert max_diff(result.images[0], diffusers_picture("a lighthouse ", loras=[(file, 1.0)])) <= 1
+    assert f"lcm-lora-sd15: {_addnet_hash(file)}" in result.infotexts[0]
+
+
+def test_fused_weights_come_back_bit_for_bit_and_unfused_path_matches(lora_dir: Path) -> None:
+    engine = engine_on()
+    unet = engine.pipeline("text").unet
+    before = {k: v.clone() for k, v in unet.state_dict().items() if "lora" not in k}
+    fused = engine.generate(request("a lighthouse <lora:inkwash:0.8>")).images[0]
+    engine.generate(request("a lighthouse <lora:peftstyle:0.4>"))
+    engine.generate(request("a lighthouse"))
+    after = {
+        k.replace(".base_layer", ""): v for k, v in unet.state_dict().items() if "lora" not in k
+    }
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    engine.loras.fuse = False  # PEFT's unmerged adapters: the same picture
+    unfused = engine.generate(request("a lighthouse <lora:inkwash:0.8>")).images[0]
+    assert max_diff(fused, unfused) <= 1

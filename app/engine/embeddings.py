@@ -150,6 +150,7 @@ def _vectors(path: Path) -> dict[str, Any]:
             state = load_file(str(path))
         except (SafetensorError, OSError) as exc:
             raise ModelLoadError(f"{path.name} could not be read ({exc}); get it again.") from exc
+    out: dict[str, Any]
     if "clip_l" in state or "clip_g" in state:
         out = {k: state[k] for k in ("clip_l", "clip_g") if k in state}
     elif "emb_params" in state:

@@ -49,6 +49,12 @@ class LoraManager:
         self._active: tuple[tuple[str, float, float], ...] = ()
         self._counter = 0
         self.loads = 0
+        # Fusing merges the active adapters into the UNet's weights, so a step costs what it
+        # costs without LoRAs; the original weights are kept (on the CPU) and put back
+        # bit for bit when the LoRAs change, as the webui does, never subtracted again.
+        self.fuse = True
+        self._fused: tuple[tuple[str, float, float], ...] = ()
+        self._backup: dict[int, tuple[Any, Any]] = {}  # id(base layer) -> (layer, weight copy)
 
     def _bind(self, pipe: Any) -> None:
         if self._pipe is None or self._pipe() is not pipe:
@@ -56,6 +62,8 @@ class LoraManager:
             self._pipe = weakref.ref(pipe)
             self._adapters.clear()
             self._active = ()
+            self._fused = ()
+            self._backup.clear()
 
     def apply(self, pipe: Any, tags: tuple[LoraTag, ...]) -> dict[str, str]:
         """Make ``tags`` the LoRAs of the next run on ``pipe``; the infotext's ``Lora hashes``."""
@@ -85,8 +93,8 @@ class LoraManager:
         active = tuple(
             (self._adapters[k].name, te, unet) for k, (_, te, unet) in wanted.items() if te or unet
         )
-        self._activate(pipe, active)
         self._evict(pipe, set(wanted))
+        self._activate(pipe, active)
         hashes = []
         for name, key in mentioned.items():
             alias = name.replace(":", "").replace(",", "")
@@ -135,6 +143,9 @@ class LoraManager:
         return _Adapter(name, file, network_hash(file.path, metadata), components)
 
     def _activate(self, pipe: Any, active: tuple[tuple[str, float, float], ...]) -> None:
+        if active and active == self._fused:
+            return  # the same LoRAs and weights as the last job: already in the weights
+        self._unfuse(pipe)
         if not active:
             self._deactivate(pipe)
             return
@@ -146,16 +157,42 @@ class LoraManager:
         pipe.enable_lora()
         pipe.set_adapters([name for name, _, _ in active], weights)
         self._active = active
+        if self.fuse:
+            self._fuse(pipe, active)
 
     def _deactivate(self, pipe: Any) -> None:
+        self._unfuse(pipe)
         if self._active:
             pipe.disable_lora()
             self._active = ()
+
+    def _fuse(self, pipe: Any, active: tuple[tuple[str, float, float], ...]) -> None:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        for module in pipe.unet.modules():
+            if isinstance(module, BaseTunerLayer):
+                base = module.get_base_layer()
+                if id(base) not in self._backup:
+                    self._backup[id(base)] = (base, base.weight.detach().to("cpu", copy=True))
+        pipe.fuse_lora(components=["unet"], adapter_names=[name for name, _, _ in active])
+        self._fused = active
+
+    def _unfuse(self, pipe: Any) -> None:
+        if not self._fused:
+            return
+        import torch
+
+        pipe.unfuse_lora(components=["unet"])
+        with torch.no_grad():
+            for base, weight in self._backup.values():
+                base.weight.copy_(weight)
+        self._fused = ()
 
     def _evict(self, pipe: Any, keep: set[tuple[str, int, int]]) -> None:
         unused = [k for k in self._adapters if k not in keep]
         old = unused[KEEP_UNUSED:]
         if old:
+            self._unfuse(pipe)  # a merged adapter must leave the weights before it goes
             _delete(pipe, [self._adapters[k].name for k in old])
             for k in old:
                 del self._adapters[k]

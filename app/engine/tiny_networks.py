@@ -103,7 +103,7 @@ def save_peft_lora(
     path: str | Path,
     *,
     rank: int = 4,
-    alpha: float = 8.0,
+    alpha: int = 8,
     seed: int = 0,
     scale: float = 0.3,
     text_encoder: bool = True,

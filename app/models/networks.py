@@ -58,9 +58,7 @@ class LoraFacts:
 
     @property
     def family(self) -> str | None:
-        if self.text_encoder_2 or self.metadata.get("ss_base_model_version", "").startswith(
-            "sdxl"
-        ):
+        if self.text_encoder_2 or self.metadata.get("ss_base_model_version", "").startswith("sdxl"):
             return "SDXL"
         if self.context_dim is not None:
             return _FAMILY_BY_CONTEXT.get(self.context_dim)

@@ -482,4 +482,3 @@ def disk_usage(models: list[ModelInfo] | None = None) -> int:
     """Bytes used by models Easel manages (downloads and imports, not the user's own folders)."""
     models = models if models is not None else list_models()
     return sum(m.size_bytes for m in models if m.installed and m.source in ("catalog", "imported"))
-
