@@ -23,7 +23,15 @@ from typing import Any
 from app.errors import ModelLoadError
 from app.models import catalog, download, hubcache, kinds
 from app.models.checkpoints import PICKLE_SUFFIXES, convert_ckpt_to_safetensors, inspect_checkpoint
-from app.models.store import _LOCK, _folder_size, _load_state, _save_state, model_hash, models_dir
+from app.models.store import (
+    _LOCK,
+    _folder_size,
+    _load_state,
+    _save_state,
+    _state_path,
+    model_hash,
+    models_dir,
+)
 
 __all__ = ["ModelInfo", "model_hash", "models_dir"]
 
