@@ -15,6 +15,7 @@ for a while are deleted so memory stays bounded. A job without LoRAs disables th
 from __future__ import annotations
 
 import logging
+import warnings
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -110,18 +111,21 @@ class LoraManager:
         name = f"easel_lora_{self._counter}"
         metadata: dict[str, str] = {}
         try:
-            if file.is_pickle:
-                from app.models.safeload import load_pickle_state_dict
+            with warnings.catch_warnings():
+                # peft warns on every adapter after the first ("multiple adapters"): that is the plan.
+                warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+                if file.is_pickle:
+                    from app.models.safeload import load_pickle_state_dict
 
-                state, _ = load_pickle_state_dict(file.path)
-                pipe.load_lora_weights(state, adapter_name=name)
-            else:
-                from app.models.safeload import read_safetensors_header
+                    state, _ = load_pickle_state_dict(file.path)
+                    pipe.load_lora_weights(state, adapter_name=name)
+                else:
+                    from app.models.safeload import read_safetensors_header
 
-                metadata = read_safetensors_header(file.path)[1]
-                pipe.load_lora_weights(
-                    str(file.path.parent), weight_name=file.path.name, adapter_name=name
-                )
+                    metadata = read_safetensors_header(file.path)[1]
+                    pipe.load_lora_weights(
+                        str(file.path.parent), weight_name=file.path.name, adapter_name=name
+                    )
         except ModelLoadError:
             raise
         except (ValueError, KeyError, RuntimeError, OSError, TypeError, AttributeError) as exc:
