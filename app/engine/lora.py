@@ -175,7 +175,7 @@ class LoraManager:
 
         for module in pipe.unet.modules():
             if isinstance(module, BaseTunerLayer):
-                base = module.get_base_layer()
+                base: Any = module.get_base_layer()
                 if id(base) not in self._backup:
                     self._backup[id(base)] = (base, base.weight.detach().to("cpu", copy=True))
         pipe.fuse_lora(components=["unet"], adapter_names=[name for name, _, _ in active])
