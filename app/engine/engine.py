@@ -20,7 +20,9 @@ import torch
 from PIL import Image
 
 from app.engine.device import DeviceInfo, detect_device
+from app.engine.embeddings import EmbeddingManager
 from app.engine.images import is_broken
+from app.engine.lora import LoraManager, apply_networks
 from app.engine.modes import MODES, ModeCall
 from app.engine.preview import latents_to_rgb
 from app.errors import Cancelled, EngineError, ModelLoadError, OutOfMemory
@@ -64,6 +66,8 @@ class Engine:
         self.model_path: Path | None = None
         self.family = "sd"
         self.inpainting = False
+        self.loras = LoraManager()  # adapters on the base pipeline, cached across jobs
+        self.embeddings = EmbeddingManager()
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -209,11 +213,16 @@ class Engine:
         )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
+        # LoRAs and embeddings go onto the shared base modules before any step runs; the
+        # pipeline sees the prompt without <lora:...> tags, the request keeps them.
+        run_req, network_info = apply_networks(
+            self.loras, self.embeddings, self._pipes["base"], req
+        )
         call = MODES[req.mode](req, self.inpainting)
         pipe = self.pipeline(call.pipe_kind)
         pipe.scheduler = self._scheduler(req.sampler)
         started = time.perf_counter()
-        images, redecoded = self._run(pipe, req, call, seeds, on_progress, cancel)
+        images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
         if call.finish is not None:
             images = [call.finish(im) for im in images]
         from app.library.infotext import infotext_from_request
@@ -222,7 +231,7 @@ class Engine:
             request=req,
             images=images,
             seeds=seeds,
-            infotexts=[infotext_from_request(req, s) for s in seeds],
+            infotexts=[infotext_from_request(req, s, extra=network_info) for s in seeds],
             elapsed=time.perf_counter() - started,
             redecoded_fp32=redecoded,
         )

@@ -128,9 +128,9 @@ def infotext_from_request(
         params["Mask blur"] = str(req.mask_blur)
     if req.mode == "outpaint":
         params["Outpaint"] = ",".join(str(int(v)) for v in req.outpaint)
-    params["Version"] = f"Easel {version}"
     for key, value in (extra or {}).items():
-        params[key] = str(value)
+        params[key] = str(value)  # "Lora hashes", "TI hashes": before Version, as the webui
+    params.setdefault("Version", f"Easel {version}")
     return format_infotext(InfoText(req.prompt, req.negative_prompt, params))
 
 

@@ -189,6 +189,9 @@ def classify(
         return result
     if keys and len(keys) <= 4 and {k.split(".")[0] for k in keys} <= _TI_KEYS:
         result.update(kind="textual-inversion", family=_ti_family(shapes))
+    elif len(keys) == 1 and 1 <= len(shapes[keys[0]]) <= 2 and shapes[keys[0]][-1] in (768, 1024):
+        # diffusers' learned_embeds format: one tensor named after its token ("<cat-toy>").
+        result.update(kind="textual-inversion", family=_ti_family(shapes))
     return result
 
 

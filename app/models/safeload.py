@@ -129,6 +129,18 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def addnet_sha256(path: str | Path) -> str:
+    """The SHA-256 of a safetensors file's bytes after its 8-byte length and JSON header: the
+    kohya "addnet" hash the webui writes into ``Lora hashes`` (modules/hashes.py)."""
+    with Path(path).open("rb") as f:
+        length = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))[0]
+        f.seek(8 + length)
+        digest = hashlib.sha256()
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 # --- pickles --------------------------------------------------------------------------------
 
 
@@ -257,6 +269,14 @@ def load_pickle_state_dict(path: str | Path) -> tuple[dict[str, Any], dict[str, 
     if not isinstance(obj, dict):
         raise ModelLoadError(f"{path.name} holds no model weights; check that it is a model file.")
     tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    if not tensors:
+        # A webui textual-inversion .pt keeps its vectors one level down
+        # ({"string_to_param": {"*": tensor}, "name": ..., "step": ...}): "string_to_param.*".
+        for key, value in obj.items():
+            if isinstance(key, str) and isinstance(value, dict):
+                for inner, tensor in value.items():
+                    if isinstance(inner, str) and isinstance(tensor, torch.Tensor):
+                        tensors[f"{key}.{inner}"] = tensor
     return tensors, metadata
 
 

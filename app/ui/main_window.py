@@ -168,6 +168,9 @@ class MainWindow(QMainWindow):
         self.queue_panel.cancelRequested.connect(self.worker_cancel)
         self.queue_panel.cancelAllRequested.connect(self.cancel_all)
         self.queue_panel.jobChosen.connect(self.show_job)
+        self.network_browser = tab.network_browser
+        tab.network_browser.refreshRequested.connect(self.models_worker.refresh_networks)
+        self.models_worker.networksListed.connect(tab.network_browser.set_networks)
         return tab
 
     def _connect_worker(self) -> None:

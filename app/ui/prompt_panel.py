@@ -61,6 +61,20 @@ class PromptPanel(QWidget):
     def negative_text(self) -> str:
         return self.negative.toPlainText()
 
+    def insert_text(self, text: str) -> None:
+        """Put ``text`` (a LoRA tag, an embedding's name) into the prompt at the cursor, with
+        a space or a comma between it and the words around it."""
+        cursor = self.prompt.textCursor()
+        if cursor.position() == 0 and self.prompt.toPlainText():
+            cursor.movePosition(cursor.MoveOperation.End)  # no place chosen: at the end
+        before = self.prompt.toPlainText()[: cursor.position()]
+        sep = "" if not before or before.endswith((" ", "\n", ",")) else " "
+        if not text.startswith("<") and before.rstrip() and not before.rstrip().endswith(","):
+            sep = ", "
+        cursor.insertText(sep + text)
+        self.prompt.setTextCursor(cursor)
+        self.prompt.setFocus()
+
     def set_texts(self, prompt: str, negative: str) -> None:
         self.prompt.setPlainText(prompt)
         self.negative.setPlainText(negative)

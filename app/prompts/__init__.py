@@ -1,0 +1,1 @@
+"""The webui's prompt language: extra-network tags, emphasis, chunks, scheduling (pure Python)."""
