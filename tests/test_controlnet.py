@@ -233,3 +233,53 @@ def test_wrong_family_and_missing_model_get_a_sentence(
         tiny_engine.add_controlnet("xl", net)
     with pytest.raises(ModelLoadError, match="not installed"):
         tiny_engine.generate(request(ControlUnit("no-such-controlnet", drawing())))
+
+
+def test_controlnet_files_are_detected(tmp_path: Path, tiny_components: dict) -> None:
+    from safetensors.torch import save_file
+
+    from app.models.checkpoints import inspect_checkpoint
+
+    a1111 = {
+        "control_model.input_hint_block.0.weight": torch.zeros(16, 3, 3, 3),
+        "control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(
+            320, 768
+        ),
+        "control_model.zero_convs.0.0.weight": torch.zeros(320, 320, 1, 1),
+    }
+    save_file(a1111, tmp_path / "control_v11p_sd15_canny.safetensors")
+    info = inspect_checkpoint(tmp_path / "control_v11p_sd15_canny.safetensors")
+    assert (info.kind, info.family) == ("controlnet", "sd1")
+    xl = {k.replace("attn2", "x.attn2"): v for k, v in a1111.items()}
+    xl["control_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight"] = torch.zeros(
+        640, 2048
+    )
+    save_file(xl, tmp_path / "xl.safetensors")
+    assert inspect_checkpoint(tmp_path / "xl.safetensors").family == "sdxl"
+    net = tiny_controlnet(tiny_components, 4)
+    save_file(dict(net.state_dict()), tmp_path / "diffusers_cn.safetensors")
+    assert inspect_checkpoint(tmp_path / "diffusers_cn.safetensors").kind == "controlnet"
+
+
+def test_single_file_controlnet_without_config_says_what_to_do(
+    tiny_engine: Engine, tmp_path: Path, tiny_components: dict
+) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "my_cn.safetensors"
+    save_file(dict(tiny_controlnet(tiny_components, 5).state_dict()), path)
+    with pytest.raises(ModelLoadError, match="download 'controlnet-sd15-canny' once in Models"):
+        tiny_engine.controlnet(str(path))
+
+
+def test_catalog_has_the_controlnets() -> None:
+    from app.models.catalog import load_catalog
+
+    entries = {e.id: e for e in load_catalog() if e.kind == "controlnet"}
+    repos = {e.repo_id for e in entries.values()}
+    for name in ("canny", "openpose", "scribble", "lineart", "softedge", "inpaint"):
+        assert f"lllyasviel/control_v11p_sd15_{name}" in repos
+    assert {"lllyasviel/control_v11f1p_sd15_depth", "lllyasviel/control_v11f1e_sd15_tile"} <= repos
+    assert {"diffusers/controlnet-canny-sdxl-1.0", "diffusers/controlnet-depth-sdxl-1.0"} <= repos
+    assert entries["controlnet-sd15-canny"].base_family == "sd1"
+    assert entries["controlnet-sdxl-depth"].base_family == "sdxl"

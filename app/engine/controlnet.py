@@ -46,9 +46,17 @@ def load_controlnet(model: str, dtype: Any, family: str) -> Any:
     path = _resolve(model)
     try:
         if path.is_dir():
-            net = ControlNetModel.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+            # Catalog downloads hold only the fp16 weights ("...fp16.safetensors").
+            plain = (path / "diffusion_pytorch_model.safetensors").is_file()
+            fp16 = (path / "diffusion_pytorch_model.fp16.safetensors").is_file()
+            net = ControlNetModel.from_pretrained(
+                path,
+                torch_dtype=dtype,
+                variant="fp16" if fp16 and not plain else None,
+                local_files_only=True,
+            )
         else:
-            net = ControlNetModel.from_single_file(path, torch_dtype=dtype, local_files_only=True)
+            net = _from_single_file(path, dtype, family)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise ModelLoadError(
             f"The ControlNet {model!r} could not be loaded ({str(exc).splitlines()[0][:120]}); "
@@ -56,6 +64,28 @@ def load_controlnet(model: str, dtype: Any, family: str) -> Any:
         ) from exc
     check_family(net, family, model)
     return net
+
+
+def _from_single_file(path: Path, dtype: Any, family: str) -> Any:
+    """An A1111 models/ControlNet file. diffusers needs a ControlNet config for it; offline,
+    the config of the family's catalog ControlNet (downloaded once in Models) serves."""
+    from diffusers import ControlNetModel
+
+    from app.models import registry
+
+    config_id = "controlnet-sdxl-canny" if family == "sdxl" else "controlnet-sd15-canny"
+    try:
+        info = registry.find(config_id)
+    except Exception:  # noqa: BLE001 - not installed is the case handled below
+        info = None
+    if info is None or not info.installed or not info.path:
+        raise ModelLoadError(
+            f"{path.name} is a single-file ControlNet, which needs the config of a ControlNet "
+            f"of its family; download {config_id!r} once in Models, then try again."
+        )
+    return ControlNetModel.from_single_file(
+        path, config=str(info.path), torch_dtype=dtype, local_files_only=True
+    )
 
 
 def check_family(net: Any, family: str, name: str) -> None:
