@@ -136,6 +136,7 @@ def _file_model(path: Path, source: str, default: str, hint: str | None = None) 
     file cannot break the listing of every other model.
     """
     mid = f"file:{path}"
+    kind: str
     try:
         info = inspect_checkpoint(path)
         kind, family, inpainting, problem = info.kind, info.family, info.inpainting, ""
