@@ -254,6 +254,10 @@ def load_pickle_state_dict(path: str | Path) -> tuple[dict[str, Any], dict[str, 
         if isinstance(step, int):
             metadata["global_step"] = str(step)
         obj = obj["state_dict"]
+    for wrapper in ("params_ema", "params"):  # Real-ESRGAN / BasicSR upscalers
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
+            break
     if not isinstance(obj, dict):
         raise ModelLoadError(f"{path.name} holds no model weights; check that it is a model file.")
     tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
