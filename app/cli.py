@@ -136,6 +136,9 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
         help="where to run (default: auto)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    from app.cli_control import add_control_arguments
+
+    add_control_arguments(p)
     return p
 
 
@@ -177,6 +180,7 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
             mask=args.mask,
             outpaint=args.outpaint or (0, 0, 0, 0),
             mask_blur=args.mask_blur,
+            controlnets=tuple(getattr(args, "controls", None) or ()),
         )
     )
 

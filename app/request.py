@@ -25,6 +25,32 @@ MAX_STEPS = 1000
 MAX_BATCH = 64
 MAX_SEED = 2**32 - 1
 
+CONTROL_MODES: tuple[str, ...] = (
+    "Balanced",
+    "My prompt is more important",
+    "ControlNet is more important",
+)
+PREPROCESSORS: tuple[str, ...] = ("none", "canny", "invert", "scribble", "lineart")
+
+
+@dataclass(frozen=True)
+class ControlUnit:
+    """One ControlNet unit, named as the webui's ControlNet extension names its settings."""
+
+    model: str  # a ControlNet model id, folder or file
+    image: ImageInput = None  # the control image (or the drawing it is made from)
+    preprocessor: str = "none"  # see PREPROCESSORS
+    weight: float = 1.0
+    guidance_start: float = 0.0
+    guidance_end: float = 1.0
+    control_mode: str = "Balanced"
+    threshold_a: float = 100.0  # canny low threshold (the webui's "Threshold A")
+    threshold_b: float = 200.0  # canny high threshold ("Threshold B")
+    model_hash: str = ""  # first 8 hex digits of the file's SHA-256, when known (infotext)
+
+    def replace(self, **changes: object) -> ControlUnit:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -47,6 +73,7 @@ class GenerationRequest:
     mask_blur: int = 8  # pixels of soft seam where the original is composited back
     model: str = ""  # model name as shown and stored ("Model" in the metadata)
     model_hash: str = ""  # first 10 hex digits of the checkpoint's SHA-256, when known
+    controlnets: tuple[ControlUnit, ...] = ()
 
     def replace(self, **changes: object) -> GenerationRequest:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -100,7 +127,44 @@ def _check_size(width: int, height: int, what: str = "Size") -> None:
             )
 
 
+def validate_controlnets(units: tuple[ControlUnit, ...]) -> tuple[ControlUnit, ...]:
+    """Check every ControlNet unit; returns them with their control images loaded."""
+    out = []
+    for i, unit in enumerate(units):
+        what = f"ControlNet unit {i}"
+        if not unit.model:
+            raise InvalidRequest(f"{what} has no model; choose a ControlNet model.")
+        if unit.preprocessor not in PREPROCESSORS:
+            raise InvalidRequest(
+                f"{what}: unknown preprocessor {unit.preprocessor!r}; use one of "
+                f"{', '.join(PREPROCESSORS)}."
+            )
+        if unit.control_mode not in CONTROL_MODES:
+            raise InvalidRequest(
+                f"{what}: unknown control mode {unit.control_mode!r}; use one of "
+                f"{', '.join(CONTROL_MODES)}."
+            )
+        if not 0.0 <= unit.weight <= 2.0:
+            raise InvalidRequest(f"{what}: weight must be between 0 and 2; got {unit.weight:g}.")
+        if not 0.0 <= unit.guidance_start < unit.guidance_end <= 1.0:
+            raise InvalidRequest(
+                f"{what}: guidance start and end must satisfy 0 <= start < end <= 1; got "
+                f"{unit.guidance_start:g} and {unit.guidance_end:g}."
+            )
+        image = load_image(unit.image, f"control image of {what}")
+        out.append(unit.replace(image=image))
+    return tuple(out)
+
+
 def validate(req: GenerationRequest) -> GenerationRequest:
+    """Check a request, including its ControlNet units; see ``_validate``."""
+    checked = _validate(req)
+    if req.controlnets:
+        checked = checked.replace(controlnets=validate_controlnets(tuple(req.controlnets)))
+    return checked
+
+
+def _validate(req: GenerationRequest) -> GenerationRequest:
     """Check a request before any weight is touched; raise InvalidRequest with one sentence.
 
     Returns the request with its images loaded (paths become PIL images) so the engine never

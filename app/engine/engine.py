@@ -68,6 +68,7 @@ class Engine:
         self.inpainting = False
         self.loras = LoraManager()  # adapters on the base pipeline, cached across jobs
         self.embeddings = EmbeddingManager()
+        self._controlnets: dict[str, Any] = {}
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -150,6 +151,7 @@ class Engine:
 
     def unload(self) -> None:
         self.model_path = None
+        self._controlnets.clear()
         if not self._pipes:
             return  # a full collection walks torch's ~445k import-time objects: skip it
         self._pipes.clear()
@@ -220,9 +222,15 @@ class Engine:
         )
         call = MODES[req.mode](req, self.inpainting)
         pipe = self.pipeline(call.pipe_kind)
+        nets = [self.controlnet(u.model) for u in req.controlnets]
+        if nets:
+            pipe = self._with_controlnets(pipe, req, call, nets)
         pipe.scheduler = self._scheduler(req.sampler)
         started = time.perf_counter()
-        images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
+        from app.engine.controlnet import prompt_first
+
+        with prompt_first(nets, req.controlnets):
+            images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
         if call.finish is not None:
             images = [call.finish(im) for im in images]
         from app.library.infotext import infotext_from_request
@@ -235,6 +243,38 @@ class Engine:
             elapsed=time.perf_counter() - started,
             redecoded_fp32=redecoded,
         )
+
+    # -- ControlNet (app/engine/controlnet.py) ----------------------------------------------
+    def add_controlnet(self, name: str, net: Any) -> None:
+        """Adopt an already built ControlNetModel under a name units can use (tests)."""
+        from app.engine.controlnet import check_family
+
+        check_family(net, self.family, name)
+        self._controlnets[name] = net.to(self.device.torch_device)
+
+    def controlnet(self, name: str) -> Any:
+        """A ControlNet model by id, name or path, loaded once per loaded base model."""
+        if name not in self._controlnets:
+            from app.engine.controlnet import load_controlnet
+
+            net = load_controlnet(name, self.device.torch_dtype(), self.family)
+            self._controlnets[name] = net.to(self.device.torch_device)
+        return self._controlnets[name]
+
+    def _with_controlnets(
+        self, pipe: Any, req: GenerationRequest, call: ModeCall, nets: list[Any]
+    ) -> Any:
+        from app.engine.controlnet import control_kwargs, controlnet_pipeline
+
+        cn_pipe = controlnet_pipeline(self._pipes["base"], self.family, call.pipe_kind, nets)
+        if self.device.cpu_offload:
+            cn_pipe.enable_model_cpu_offload()
+        size = (
+            int(call.kwargs.get("width", req.width)),
+            int(call.kwargs.get("height", req.height)),
+        )
+        call.kwargs.update(control_kwargs(req, call.pipe_kind, size))
+        return cn_pipe
 
     def _scheduler(self, sampler: str) -> Any:
         import diffusers

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 import app
-from app.request import GenerationRequest, Mode
+from app.request import ControlUnit, GenerationRequest, Mode
 from app.samplers import resolve_sampler
 
 NEGATIVE_PREFIX = "Negative prompt:"
@@ -128,6 +128,10 @@ def infotext_from_request(
         params["Mask blur"] = str(req.mask_blur)
     if req.mode == "outpaint":
         params["Outpaint"] = ",".join(str(int(v)) for v in req.outpaint)
+    if req.controlnets:
+        from app.library.infotext_controlnet import unit_params
+
+        params.update(unit_params(tuple(req.controlnets)))
     for key, value in (extra or {}).items():
         params[key] = str(value)  # "Lora hashes", "TI hashes": before Version, as the webui
     params.setdefault("Version", f"Easel {version}")
@@ -216,4 +220,15 @@ def request_from_infotext(
         outpaint=_outpaint(p.get("Outpaint"), base.outpaint),
         model=p.get("Model", base.model),
         model_hash=p.get("Model hash", base.model_hash),
+        controlnets=_controlnets(p, base),
     )
+
+
+def _controlnets(params: dict[str, str], base: GenerationRequest) -> tuple[ControlUnit, ...]:
+    """The image's units (none when it was made without ControlNet); the control image is
+    not in the metadata, so a restored unit keeps the image of the base's unit at its place."""
+    from app.library.infotext_controlnet import units_from_params
+
+    units = units_from_params(params)
+    old = base.controlnets
+    return tuple(u.replace(image=old[i].image) if i < len(old) else u for i, u in enumerate(units))

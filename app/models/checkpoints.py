@@ -43,7 +43,7 @@ from app.models.safeload import (
     save_safetensors_atomic,
 )
 
-Kind = Literal["checkpoint", "lora", "vae", "textual-inversion", "unknown"]
+Kind = Literal["checkpoint", "lora", "controlnet", "vae", "textual-inversion", "unknown"]
 Family = Literal["sd1", "sd2", "sd2-v", "sdxl"]
 PredictionType = Literal["epsilon", "v_prediction"]
 
@@ -153,6 +153,27 @@ def _prediction_type(
     return "v_prediction"
 
 
+# A1111's models/ControlNet files: the original layout ("control_model.input_hint_block",
+# sometimes without the prefix) or diffusers' ("controlnet_cond_embedding").
+_CONTROLNET_PREFIXES = (
+    "control_model.input_hint_block.",
+    "input_hint_block.",
+    "controlnet_cond_embedding.",
+)
+
+
+def _controlnet_family(shapes: dict[str, tuple[int, ...]]) -> Family | None:
+    """sd1 or sdxl from the cross-attention width (768 / 2048); None when it has none."""
+    widths = {s[1] for k, s in shapes.items() if k.endswith("attn2.to_k.weight") and len(s) == 2}
+    if 2048 in widths:
+        return "sdxl"
+    if 768 in widths:
+        return "sd1"
+    if 1024 in widths:
+        return "sd2"
+    return None
+
+
 def classify(
     tensors: dict[str, TensorMeta], metadata: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -168,6 +189,9 @@ def classify(
     }
     if _is_lora(keys):
         result.update(kind="lora", family=_lora_family(shapes))
+        return result
+    if any(k.startswith(_CONTROLNET_PREFIXES) for k in keys):
+        result.update(kind="controlnet", family=_controlnet_family(shapes))
         return result
     model_prefixes = (_UNET, "cond_stage_model.", "conditioner.embedders.")
     if any(k.startswith(model_prefixes) for k in keys) and any(k.startswith(_UNET) for k in keys):

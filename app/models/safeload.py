@@ -374,12 +374,17 @@ def load_pickle_state_dict(
             if global_name not in allowed:
                 raise _unsafe(path, global_name)
     obj, metadata = _unwrap(path, _torch_load(path, is_zip))
+    for wrapper in ("params_ema", "params"):  # Real-ESRGAN / BasicSR upscalers
+        inner = dict.get(obj, wrapper)
+        if isinstance(inner, dict) and inner is not obj:
+            obj = inner
+            break
     tensors = _plain_tensors(path, obj)
     if not tensors:
         # A webui textual-inversion .pt keeps its vectors one level down
         # ({"string_to_param": {"*": tensor}, "name": ..., "step": ...}): "string_to_param.*".
         for key, value in dict.items(obj):
-            if type(key) is str and type(value) is dict:
+            if type(key) is str and isinstance(value, dict) and value is not obj:
                 inner = _plain_tensors(path, value)
                 tensors.update({f"{key}.{name}": t for name, t in inner.items()})
     return tensors, metadata
