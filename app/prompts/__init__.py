@@ -1,0 +1,1 @@
+"""The webui's prompt language in pure Python (no torch): emphasis, BREAK, prompt editing."""
