@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_generate_parser(sub)
     add_models_parser(sub)
+    from app.cli_prompt import add_prompt_parser
+
+    add_prompt_parser(sub)
     return parser
 
 
@@ -56,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli_models import run_models
 
         return run_models(args)
+    if args.command == "prompt":
+        from app.cli_prompt import run_prompt
+
+        return run_prompt(args)
     build_parser().print_help()
     return 2
 

@@ -13,9 +13,9 @@ import torch
 
 from app.engine.conditioning import PromptEncoder, build_conditioning
 from app.engine.engine import Engine
+from app.errors import InvalidRequest
 from app.prompts.syntax import parse_attention, prompt_schedules
 from app.request import GenerationRequest, validate
-from app.errors import InvalidRequest
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
 ATTENTION = Path("/work/shared/testdata/a1111_prompt_attention.json")
@@ -66,7 +66,12 @@ def test_clip_skip_is_validated() -> None:
 
 def _req(prompt: str, **kw: Any) -> GenerationRequest:
     base: dict[str, Any] = dict(
-        negative_prompt="blurry", sampler="Euler", steps=4, cfg_scale=6.5, seed=1234, width=64,
+        negative_prompt="blurry",
+        sampler="Euler",
+        steps=4,
+        cfg_scale=6.5,
+        seed=1234,
+        width=64,
         height=72,
     )
     base.update(kw)
@@ -139,9 +144,15 @@ def test_schedule_differs_from_both_and_equals_two_phases(tiny_engine: Engine) -
     )
     ref_pipe.set_progress_bar_config(disable=True)
     out = ref_pipe(
-        prompt_embeds=c_cat[0], negative_prompt_embeds=c_cat[1], num_inference_steps=4,
-        guidance_scale=6.5, width=64, height=72, generator=torch.Generator("cpu").manual_seed(1234),
-        callback_on_step_end=switch, output_type="np",
+        prompt_embeds=c_cat[0],
+        negative_prompt_embeds=c_cat[1],
+        num_inference_steps=4,
+        guidance_scale=6.5,
+        width=64,
+        height=72,
+        generator=torch.Generator("cpu").manual_seed(1234),
+        callback_on_step_end=switch,
+        output_type="np",
     ).images[0]
     ref = (out * 255).round().astype(np.int16)
     assert _diff(both, ref) <= 1
@@ -160,6 +171,7 @@ def test_clip_skip_2_equals_diffusers_clip_skip_1(tiny_engine: Engine) -> None:
         pipe.scheduler.config, **spec.options
     )
     ref_pipe.set_progress_bar_config(disable=True)
+
     # diffusers' clip_skip=1, done by hand (its own code path reaches for CLIPTextModel's
     # .text_model, which transformers 5 removed): hidden_states[-(1 + 1)], final layer norm.
     def embed(text: str) -> torch.Tensor:
@@ -172,9 +184,38 @@ def test_clip_skip_2_equals_diffusers_clip_skip_1(tiny_engine: Engine) -> None:
             return norm(hidden)
 
     out = ref_pipe(
-        prompt_embeds=embed("a red boat"), negative_prompt_embeds=embed("blurry"),
+        prompt_embeds=embed("a red boat"),
+        negative_prompt_embeds=embed("blurry"),
         num_inference_steps=4,
-        guidance_scale=6.5, width=64, height=72, generator=torch.Generator("cpu").manual_seed(1234),
+        guidance_scale=6.5,
+        width=64,
+        height=72,
+        generator=torch.Generator("cpu").manual_seed(1234),
         output_type="np",
     ).images[0]
     assert _diff(two, (out * 255).round().astype(np.int16)) <= 1
+
+
+def test_clip_skip_in_the_infotext_only_above_one_and_read_back() -> None:
+    from app.library.infotext import infotext_from_request, parse_infotext, request_from_infotext
+
+    plain = infotext_from_request(GenerationRequest("a cat", seed=1), 1)
+    assert "Clip skip" not in plain
+    text = infotext_from_request(GenerationRequest("a cat", seed=1, clip_skip=2), 1)
+    assert "Clip skip: 2" in text
+    assert request_from_infotext(parse_infotext(text)).clip_skip == 2
+    assert request_from_infotext(parse_infotext(plain)).clip_skip == 1
+
+
+def test_cli_clip_skip_and_prompt_command(
+    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.__main__ import build_parser, main
+    from app.cli import build_request
+
+    args = build_parser().parse_args(["generate", "--prompt", "x", "--clip-skip", "2"])
+    assert build_request(args).clip_skip == 2
+    assert main(["prompt", "a (cat:1.3) BREAK dog", "--model", str(tiny_model_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["attention"] == [["a ", 1.0], ["cat", 1.3], ["", 1.0], ["BREAK", -1], ["dog", 1.0]]
+    assert out["chunks"] == 2 and out["tokens"] == 75 + 3  # chunk one is full, then "dog"

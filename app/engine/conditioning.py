@@ -11,62 +11,10 @@ from typing import Any
 
 import torch
 
+from app.prompts.chunks import CHUNK, Chunk, split_chunks, token_count
 from app.prompts.syntax import parse_attention, prompt_schedules, text_at_step
 
-CHUNK = 75  # prompt tokens per chunk; each chunk is encoded as BOS + 75 + EOS = 77
-COMMA_BACKTRACK = 20  # the webui's default "comma padding backtrack"
-
-
-@dataclass
-class _Chunk:
-    tokens: list[int]
-    weights: list[float]
-
-
-def split_chunks(
-    runs: list[list[str | float]], tokenize: Any, comma_id: int | None
-) -> tuple[list[_Chunk], int]:
-    """Token ids of the attention runs, cut into chunks of 75 the webui's way.
-
-    Returns the chunks (not yet padded) and the prompt's token count."""
-    chunks: list[_Chunk] = []
-    chunk = _Chunk([], [])
-    last_comma = -1
-    count = 0
-
-    def close(is_last: bool = False) -> None:
-        nonlocal chunk, last_comma, count
-        count += len(chunk.tokens) if is_last else CHUNK
-        chunks.append(chunk)
-        chunk = _Chunk([], [])
-        last_comma = -1
-
-    texts = [str(text) for text, _w in runs]
-    ids = tokenize(texts) if texts else []
-    for tokens, (text, weight) in zip(ids, runs, strict=True):
-        if text == "BREAK" and weight == -1:
-            close()
-            continue
-        for token in tokens:
-            if token == comma_id:
-                last_comma = len(chunk.tokens)
-            elif (
-                len(chunk.tokens) == CHUNK
-                and last_comma != -1
-                and len(chunk.tokens) - last_comma <= COMMA_BACKTRACK
-            ):
-                cut = last_comma + 1
-                moved = _Chunk(chunk.tokens[cut:], chunk.weights[cut:])
-                chunk.tokens, chunk.weights = chunk.tokens[:cut], chunk.weights[:cut]
-                close()
-                chunk = moved
-            if len(chunk.tokens) == CHUNK:
-                close()
-            chunk.tokens.append(token)
-            chunk.weights.append(float(weight))
-    if chunk.tokens or not chunks:
-        close(is_last=True)
-    return chunks, count
+__all__ = ["CHUNK", "PromptEncoder", "build_conditioning", "split_chunks", "token_count"]
 
 
 def needs_webui_conditioning(prompt: str, negative: str, clip_skip: int) -> bool:
@@ -99,7 +47,7 @@ class PromptEncoder:
         out = self.tokenizer(texts, truncation=False, add_special_tokens=False)["input_ids"]
         return [list(x) for x in out]
 
-    def chunks(self, text: str) -> tuple[list[_Chunk], int]:
+    def chunks(self, text: str) -> tuple[list[Chunk], int]:
         return split_chunks(parse_attention(text), self.tokenize, self.comma_id)
 
     def encode(self, texts: list[str], min_chunks: int = 1) -> torch.Tensor:
@@ -112,7 +60,7 @@ class PromptEncoder:
         for i in range(count):
             rows, weights = [], []
             for chunks in per_text:
-                c = chunks[i] if i < len(chunks) else _Chunk([], [])
+                c = chunks[i] if i < len(chunks) else Chunk([], [])
                 fill = CHUNK - len(c.tokens)
                 if self.pad != self.eos:  # SD 2.x: EOS once, then the pad token
                     toks = [self.bos, *c.tokens, self.eos, *([self.pad] * fill)]
@@ -177,15 +125,3 @@ def build_conditioning(
         positive=[(e, pos[i : i + 1].to(dtype)) for i, (e, _t) in enumerate(pos_sched)],
         negative=[(e, neg[i : i + 1].to(dtype)) for i, (e, _t) in enumerate(neg_sched)],
     )
-
-
-def token_count(tokenizer: Any, text: str) -> tuple[int, int]:
-    """(tokens, chunks) of a prompt's first schedule text, as the webui counts them."""
-    vocab = tokenizer.get_vocab()
-
-    def tok(texts: list[str]) -> list[list[int]]:
-        out = tokenizer(texts, truncation=False, add_special_tokens=False)["input_ids"]
-        return [list(x) for x in out]
-
-    chunks, count = split_chunks(parse_attention(text), tok, vocab.get(",</w>"))
-    return count, len(chunks)

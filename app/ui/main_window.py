@@ -350,7 +350,7 @@ class MainWindow(QMainWindow):
         """Put a gallery picture's settings back into the Generate tab."""
         self.prompt_panel.set_texts(request.prompt, request.negative_prompt)
         s = self.current_settings()
-        for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height"):
+        for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height", "clip_skip"):
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
         self.tabs.setCurrentIndex(0)
