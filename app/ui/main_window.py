@@ -206,6 +206,7 @@ class MainWindow(QMainWindow):
         self.models_worker.refresh()
         if self.settings.model_path:
             self.worker.load_model(self.settings.model_path)
+            self.prompt_panel.set_model_dir(self.settings.model_path)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if not self._closed:
@@ -239,6 +240,7 @@ class MainWindow(QMainWindow):
         self._show_models(path)
         self.first_run.hide()
         self.worker.load_model(path)
+        self.prompt_panel.set_model_dir(path)
 
     def _show_models(self, current: str) -> None:
         recent = [p for p in self.settings.recent_models if p not in self._installed]
