@@ -74,6 +74,7 @@ class GenerationRequest:
     model: str = ""  # model name as shown and stored ("Model" in the metadata)
     model_hash: str = ""  # first 10 hex digits of the checkpoint's SHA-256, when known
     controlnets: tuple[ControlUnit, ...] = ()
+    clip_skip: int = 1  # the webui's "Clip skip": 1 = the last CLIP layer, 2 = the one before
 
     def replace(self, **changes: object) -> GenerationRequest:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -180,6 +181,8 @@ def _validate(req: GenerationRequest) -> GenerationRequest:
         )
     if not isinstance(req.steps, int) or not 1 <= req.steps <= MAX_STEPS:
         raise InvalidRequest(f"Steps must be between 1 and {MAX_STEPS}; got {req.steps}.")
+    if not isinstance(req.clip_skip, int) or not 1 <= req.clip_skip <= 12:
+        raise InvalidRequest(f"Clip skip must be between 1 and 12; got {req.clip_skip}.")
     if not 0.0 <= req.cfg_scale <= 30.0:
         raise InvalidRequest(f"CFG scale must be between 0 and 30; got {req.cfg_scale:g}.")
     if not isinstance(req.seed, int) or not -1 <= req.seed <= MAX_SEED:

@@ -69,6 +69,7 @@ class Engine:
         self.loras = LoraManager()  # adapters on the base pipeline, cached across jobs
         self.embeddings = EmbeddingManager()
         self._controlnets: dict[str, Any] = {}
+        self.last_conditioning_seconds = 0.0
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -297,8 +298,11 @@ class Engine:
         state: dict[str, Any] = {"latents": None, "last_preview": 0.0, "t0": time.perf_counter()}
         family = self.family
 
+        prompt_kwargs, cond = self._prompt_kwargs(pipe, req)
+
         def on_step_end(p: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             latents = kwargs["latents"]
+            changes = {} if cond is None else _scheduled_embeds(p, cond, i, req.batch_size)
             state["latents"] = latents
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
@@ -310,13 +314,12 @@ class Engine:
                     preview = latents_to_rgb(latents[0], family)
                     state["last_preview"] = now
                 on_progress(Progress(i + 1, total, preview, now - state["t0"]))
-            return {}
+            return changes
 
         try:
             with torch.inference_mode():
                 out = pipe(
-                    prompt=req.prompt,
-                    negative_prompt=req.negative_prompt or None,
+                    **prompt_kwargs,
                     num_inference_steps=req.steps,
                     guidance_scale=req.cfg_scale,
                     num_images_per_prompt=req.batch_size,
@@ -346,6 +349,25 @@ class Engine:
             raise
         return [_to_pil(im) for im in images], redecoded
 
+    def _prompt_kwargs(self, pipe: Any, req: GenerationRequest) -> tuple[dict[str, Any], Any]:
+        """The prompt as diffusers takes it: plain text when diffusers' own encoding is the
+        webui's (short, no emphasis, clip skip 1), else embeddings built the webui's way."""
+        from app.engine.conditioning import build_conditioning, needs_webui_conditioning
+
+        plain = {"prompt": req.prompt, "negative_prompt": req.negative_prompt or None}
+        if self.family != "sd" or getattr(pipe, "text_encoder", None) is None:
+            return plain, None  # SDXL: diffusers' own encoding for now
+        if not needs_webui_conditioning(
+            req.prompt, req.negative_prompt, req.clip_skip
+        ) and _fits_one_chunk(pipe.tokenizer, req.prompt, req.negative_prompt):
+            return plain, None
+        started = time.perf_counter()
+        cond = build_conditioning(pipe, req.prompt, req.negative_prompt, req.steps, req.clip_skip)
+        self.last_conditioning_seconds = time.perf_counter() - started
+        pos, neg = cond.at(0)
+        kwargs = {"prompt_embeds": pos, "negative_prompt_embeds": neg}
+        return kwargs, (cond if cond.scheduled else None)
+
     def _decode_fp32(self, pipe: Any, latents: Any) -> np.ndarray:
         vae = pipe.vae
         dtype = vae.dtype
@@ -373,6 +395,24 @@ class Engine:
             f"The {self.device.kind.upper()} ran out of memory at {req.width}x{req.height}, "
             f"batch {req.batch_size}; lower the size or the batch, or close other apps using it."
         )
+
+
+def _fits_one_chunk(tokenizer: Any, *texts: str) -> bool:
+    for text in texts:
+        ids = tokenizer(text, truncation=False, add_special_tokens=False)["input_ids"]
+        if len(ids) > 75:
+            return False
+    return True
+
+
+def _scheduled_embeds(pipe: Any, cond: Any, i: int, batch: int) -> dict[str, Any]:
+    """The embeddings for the next step (the webui's 0-based step i + 1), in the layout the
+    pipeline keeps them: negative then positive when CFG is on, each repeated per image."""
+    pos, neg = cond.at(i + 1)
+    pos = pos.repeat(batch, 1, 1)
+    if getattr(pipe, "do_classifier_free_guidance", False):
+        return {"prompt_embeds": torch.cat([neg.repeat(batch, 1, 1), pos])}
+    return {"prompt_embeds": pos}
 
 
 def display_name(path: Path) -> str:

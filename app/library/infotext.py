@@ -124,6 +124,8 @@ def infotext_from_request(
         params["Model"] = req.model
     if req.mode != "txt2img":
         params["Denoising strength"] = _num(req.strength)
+    if req.clip_skip > 1:
+        params["Clip skip"] = str(req.clip_skip)
     if req.mode in ("inpaint", "outpaint"):
         params["Mask blur"] = str(req.mask_blur)
     if req.mode == "outpaint":
@@ -221,6 +223,7 @@ def request_from_infotext(
         model=p.get("Model", base.model),
         model_hash=p.get("Model hash", base.model_hash),
         controlnets=_controlnets(p, base),
+        clip_skip=min(12, max(1, _int(p.get("Clip skip"), base.clip_skip))),
     )
 
 

@@ -1,1 +1,2 @@
-"""The webui's prompt language: extra-network tags, emphasis, chunks, scheduling (pure Python)."""
+"""The webui's prompt language in pure Python (no torch): emphasis, BREAK, prompt editing,
+and its extra-network tags (<lora:...>)."""
