@@ -22,10 +22,12 @@ from PIL import Image
 from app.engine.device import DeviceInfo, detect_device
 from app.engine.images import is_broken
 from app.engine.modes import MODES, ModeCall
+from app.engine.noise import variation_noise
 from app.engine.preview import latents_to_rgb
 from app.errors import Cancelled, EngineError, ModelLoadError, OutOfMemory
 from app.request import MAX_SEED, GenerationRequest, validate
 from app.samplers import resolve_sampler
+from app.engine.schedulers import scheduler_class
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +203,10 @@ class Engine:
         if not self._pipes:
             raise ModelLoadError("No model is loaded; choose a model first.")
         seed = req.seed if req.seed >= 0 else secrets.randbelow(MAX_SEED + 1)
-        seeds = [(seed + i) % (MAX_SEED + 1) for i in range(req.batch_size)]
+        seeds, subseeds, subseed = variation_seeds(req, seed)
         req = req.replace(
             seed=seed,
+            subseed=subseed,
             model=req.model or self.model_name,
             model_hash=req.model_hash or self.model_hash,
         )
@@ -211,8 +214,10 @@ class Engine:
             raise Cancelled()
         call = MODES[req.mode](req, self.inpainting)
         pipe = self.pipeline(call.pipe_kind)
-        pipe.scheduler = self._scheduler(req.sampler)
+        pipe.scheduler = self._scheduler(req.sampler, req.schedule)
         started = time.perf_counter()
+        if subseeds:
+            call.kwargs["subseeds"] = subseeds
         images, redecoded = self._run(pipe, req, call, seeds, on_progress, cancel)
         if call.finish is not None:
             images = [call.finish(im) for im in images]
@@ -222,17 +227,18 @@ class Engine:
             request=req,
             images=images,
             seeds=seeds,
-            infotexts=[infotext_from_request(req, s) for s in seeds],
+            infotexts=[
+                infotext_from_request(req.replace(subseed=sub) if subseeds else req, s)
+                for s, sub in zip(seeds, subseeds or seeds, strict=True)
+            ],
             elapsed=time.perf_counter() - started,
             redecoded_fp32=redecoded,
         )
 
-    def _scheduler(self, sampler: str) -> Any:
-        import diffusers
-
-        spec = resolve_sampler(sampler)
-        assert spec is not None  # validate() checked the name
-        cls = getattr(diffusers, spec.scheduler)
+    def _scheduler(self, sampler: str, schedule: str = "") -> Any:
+        spec = resolve_sampler(sampler, schedule)
+        assert spec is not None  # validate() checked the name and the schedule
+        cls = scheduler_class(spec.scheduler)
         return cls.from_config(self._scheduler_config, **spec.options)
 
     def _run(
@@ -245,6 +251,10 @@ class Engine:
         cancel: threading.Event | None,
     ) -> tuple[list[Image.Image], bool]:
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+        kwargs = dict(call.kwargs)
+        subseeds = kwargs.pop("subseeds", None)
+        if subseeds:
+            kwargs["latents"] = self._variation_latents(pipe, req, generators, subseeds)
         state: dict[str, Any] = {"latents": None, "last_preview": 0.0, "t0": time.perf_counter()}
         family = self.family
 
@@ -274,7 +284,7 @@ class Engine:
                     generator=generators,
                     output_type="np",
                     callback_on_step_end=on_step_end,
-                    **call.kwargs,
+                    **kwargs,
                 )
                 images = out.images
                 redecoded = False
@@ -296,6 +306,16 @@ class Engine:
                 raise self._oom(req) from exc
             raise
         return [_to_pil(im) for im in images], redecoded
+
+    def _variation_latents(
+        self, pipe: Any, req: GenerationRequest, generators: list[Any], subseeds: list[int]
+    ) -> Any:
+        # Unscaled noise: the pipeline's prepare_latents multiplies by init_noise_sigma.
+        factor = int(getattr(pipe, "vae_scale_factor", 8))
+        channels = int(pipe.vae.config.latent_channels)
+        shape = (channels, req.height // factor, req.width // factor)
+        noise = variation_noise(shape, generators, subseeds, req.subseed_strength)
+        return noise.to(self.device.torch_device, dtype=pipe.unet.dtype)
 
     def _decode_fp32(self, pipe: Any, latents: Any) -> np.ndarray:
         vae = pipe.vae
@@ -324,6 +344,19 @@ class Engine:
             f"The {self.device.kind.upper()} ran out of memory at {req.width}x{req.height}, "
             f"batch {req.batch_size}; lower the size or the batch, or close other apps using it."
         )
+
+
+def variation_seeds(req: GenerationRequest, seed: int) -> tuple[list[int], list[int], int]:
+    """Seeds and variation seeds per image, as the webui numbers them (processing.py).
+
+    Without a variation, seeds count up from the seed. With one, every image keeps the seed
+    and the variation seeds count up instead, so a batch shows variations of one picture.
+    """
+    n, wrap = req.batch_size, MAX_SEED + 1
+    if req.subseed_strength <= 0:
+        return [(seed + i) % wrap for i in range(n)], [], req.subseed
+    subseed = req.subseed if req.subseed >= 0 else secrets.randbelow(wrap)
+    return [seed] * n, [(subseed + i) % wrap for i in range(n)], subseed
 
 
 def display_name(path: Path) -> str:
