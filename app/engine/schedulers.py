@@ -13,24 +13,25 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler
-from diffusers.configuration_utils import register_to_config
 
 
 class EulerAncestralSigmasScheduler(EulerAncestralDiscreteScheduler):
     """Euler a with `use_karras_sigmas`, `use_exponential_sigmas` or `use_beta_sigmas`."""
 
-    @register_to_config
-    def __init__(
-        self,
-        *args: Any,
-        use_karras_sigmas: bool = False,
-        use_exponential_sigmas: bool = False,
-        use_beta_sigmas: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
+    _SIGMA_FLAGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
 
-    # diffusers' helpers read only num_train_timesteps-independent config and self.config
+    @classmethod
+    def from_config(cls, config: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        # The parent's __init__ does not know the flags: build it, then record them in its
+        # config so they survive save/reload and from_config copies.
+        flags = {k: bool(kwargs.pop(k, False)) for k in cls._SIGMA_FLAGS}
+        if config is not None:
+            config = {k: v for k, v in dict(config).items() if k not in cls._SIGMA_FLAGS}
+        scheduler = super().from_config(config, **kwargs)
+        scheduler.register_to_config(**flags)
+        return scheduler
+
+    # diffusers' own conversions (they read only self.config's optional sigma_min/max, rho)
     _convert_to_karras = EulerDiscreteScheduler._convert_to_karras
     _convert_to_exponential = EulerDiscreteScheduler._convert_to_exponential
     _convert_to_beta = EulerDiscreteScheduler._convert_to_beta
@@ -40,11 +41,11 @@ class EulerAncestralSigmasScheduler(EulerAncestralDiscreteScheduler):
         super().set_timesteps(num_inference_steps, device)
         cfg = self.config
         convert = None
-        if cfg.use_karras_sigmas:
+        if cfg.get("use_karras_sigmas"):
             convert = self._convert_to_karras
-        elif cfg.use_exponential_sigmas:
+        elif cfg.get("use_exponential_sigmas"):
             convert = self._convert_to_exponential
-        elif cfg.use_beta_sigmas:
+        elif cfg.get("use_beta_sigmas"):
             convert = self._convert_to_beta
         if convert is None:
             return
