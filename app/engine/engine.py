@@ -24,7 +24,9 @@ from app.engine.embeddings import EmbeddingManager
 from app.engine.images import is_broken
 from app.engine.lora import LoraManager, apply_networks
 from app.engine.modes import MODES, ModeCall
+from app.engine.noise import variation_noise
 from app.engine.preview import latents_to_rgb
+from app.engine.schedulers import scheduler_class
 from app.errors import Cancelled, EngineError, ModelLoadError, OutOfMemory
 from app.request import MAX_SEED, GenerationRequest, validate
 from app.samplers import resolve_sampler
@@ -208,9 +210,10 @@ class Engine:
         if not self._pipes:
             raise ModelLoadError("No model is loaded; choose a model first.")
         seed = req.seed if req.seed >= 0 else secrets.randbelow(MAX_SEED + 1)
-        seeds = [(seed + i) % (MAX_SEED + 1) for i in range(req.batch_size)]
+        seeds, subseeds, subseed = variation_seeds(req, seed)
         req = req.replace(
             seed=seed,
+            subseed=subseed,
             model=req.model or self.model_name,
             model_hash=req.model_hash or self.model_hash,
         )
@@ -226,8 +229,10 @@ class Engine:
         nets = [self.controlnet(u.model) for u in req.controlnets]
         if nets:
             pipe = self._with_controlnets(pipe, req, call, nets)
-        pipe.scheduler = self._scheduler(req.sampler)
+        pipe.scheduler = self._scheduler(req.sampler, req.schedule)
         started = time.perf_counter()
+        if subseeds:
+            call.kwargs["subseeds"] = subseeds
         from app.engine.controlnet import prompt_first
 
         with prompt_first(nets, req.controlnets):
@@ -240,7 +245,12 @@ class Engine:
             request=req,
             images=images,
             seeds=seeds,
-            infotexts=[infotext_from_request(req, s, extra=network_info) for s in seeds],
+            infotexts=[
+                infotext_from_request(
+                    req.replace(subseed=sub) if subseeds else req, s, extra=network_info
+                )
+                for s, sub in zip(seeds, subseeds or seeds, strict=True)
+            ],
             elapsed=time.perf_counter() - started,
             redecoded_fp32=redecoded,
         )
@@ -277,12 +287,10 @@ class Engine:
         call.kwargs.update(control_kwargs(req, call.pipe_kind, size))
         return cn_pipe
 
-    def _scheduler(self, sampler: str) -> Any:
-        import diffusers
-
-        spec = resolve_sampler(sampler)
-        assert spec is not None  # validate() checked the name
-        cls = getattr(diffusers, spec.scheduler)
+    def _scheduler(self, sampler: str, schedule: str = "") -> Any:
+        spec = resolve_sampler(sampler, schedule)
+        assert spec is not None  # validate() checked the name and the schedule
+        cls = scheduler_class(spec.scheduler)
         return cls.from_config(self._scheduler_config, **spec.options)
 
     def _run(
@@ -295,6 +303,10 @@ class Engine:
         cancel: threading.Event | None,
     ) -> tuple[list[Image.Image], bool]:
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+        kwargs = dict(call.kwargs)
+        subseeds = kwargs.pop("subseeds", None)
+        if subseeds:
+            kwargs["latents"] = self._variation_latents(pipe, req, generators, subseeds)
         state: dict[str, Any] = {"latents": None, "last_preview": 0.0, "t0": time.perf_counter()}
         family = self.family
 
@@ -326,7 +338,7 @@ class Engine:
                     generator=generators,
                     output_type="np",
                     callback_on_step_end=on_step_end,
-                    **call.kwargs,
+                    **kwargs,
                 )
                 images = out.images
                 redecoded = False
@@ -367,6 +379,16 @@ class Engine:
         pos, neg = cond.at(0)
         kwargs = {"prompt_embeds": pos, "negative_prompt_embeds": neg}
         return kwargs, (cond if cond.scheduled else None)
+
+    def _variation_latents(
+        self, pipe: Any, req: GenerationRequest, generators: list[Any], subseeds: list[int]
+    ) -> Any:
+        # Unscaled noise: the pipeline's prepare_latents multiplies by init_noise_sigma.
+        factor = int(getattr(pipe, "vae_scale_factor", 8))
+        channels = int(pipe.vae.config.latent_channels)
+        shape = (channels, req.height // factor, req.width // factor)
+        noise = variation_noise(shape, generators, subseeds, req.subseed_strength)
+        return noise.to(self.device.torch_device, dtype=pipe.unet.dtype)
 
     def _decode_fp32(self, pipe: Any, latents: Any) -> np.ndarray:
         vae = pipe.vae
@@ -413,6 +435,19 @@ def _scheduled_embeds(pipe: Any, cond: Any, i: int, batch: int) -> dict[str, Any
     if getattr(pipe, "do_classifier_free_guidance", False):
         return {"prompt_embeds": torch.cat([neg.repeat(batch, 1, 1), pos])}
     return {"prompt_embeds": pos}
+
+
+def variation_seeds(req: GenerationRequest, seed: int) -> tuple[list[int], list[int], int]:
+    """Seeds and variation seeds per image, as the webui numbers them (processing.py).
+
+    Without a variation, seeds count up from the seed. With one, every image keeps the seed
+    and the variation seeds count up instead, so a batch shows variations of one picture.
+    """
+    n, wrap = req.batch_size, MAX_SEED + 1
+    if req.subseed_strength <= 0:
+        return [(seed + i) % wrap for i in range(n)], [], req.subseed
+    subseed = req.subseed if req.subseed >= 0 else secrets.randbelow(wrap)
+    return [seed] * n, [(subseed + i) % wrap for i in range(n)], subseed
 
 
 def display_name(path: Path) -> str:
