@@ -147,7 +147,7 @@ class _EngineLoop(QObject):
             self._engine = Engine(
                 detect_device(self._device), preview_min_interval=self._preview_interval
             )
-            description = self._engine.device.describe()
+            description = self._engine.device.chip()
             _warm_up()
         except Exception as exc:  # torch missing or broken: keep the window usable
             log.exception("the engine could not start")
