@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_parser(sub)
     add_models_parser(sub)
     add_serve_parser(sub)
+    from app.cli_upscale import add_upscale_parser
+
+    add_upscale_parser(sub)
     return parser
 
 
@@ -58,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli_models import run_models
 
         return run_models(args)
+    if args.command == "upscale":
+        from app.cli_upscale import run_upscale
+
+        return run_upscale(args)
     if args.command == "serve":
         from app.cli_serve import run_serve
 
