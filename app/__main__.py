@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_parser(sub)
     add_models_parser(sub)
     add_serve_parser(sub)
+    from app.cli_prompt import add_prompt_parser
+
+    add_prompt_parser(sub)
     from app.cli_upscale import add_upscale_parser
 
     add_upscale_parser(sub)
@@ -69,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli_serve import run_serve
 
         return run_serve(args)
+    if args.command == "prompt":
+        from app.cli_prompt import run_prompt
+
+        return run_prompt(args)
     build_parser().print_help()
     return 2
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from app.errors import EaselError
 
 if TYPE_CHECKING:
+    from app.server.api import ServerSettings
     from app.server.runner import EngineRunner, ModelChoice
 
 
@@ -49,6 +50,17 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     )
     p.add_argument(
         "--device", choices=["auto", "cpu", "cuda", "mps"], default="auto", help="where to run"
+    )
+    p.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve on Ray Serve: one engine per GPU of the Ray cluster (needs easel[cluster])",
+    )
+    p.add_argument(
+        "--replicas",
+        type=int,
+        metavar="N",
+        help="with --ray: number of engine replicas (default: one per GPU, else 1 CPU replica)",
     )
     return p
 
@@ -119,12 +131,14 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         return 1
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    origins = tuple(o.strip() for o in (args.cors_allow_origins or "").split(",") if o.strip())
+    if args.ray or args.replicas is not None:
+        return _run_on_ray(args, ServerSettings(credentials, args.max_body_mb, origins))
     try:
         runner = build_runner(args)
     except EaselError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    origins = tuple(o.strip() for o in (args.cors_allow_origins or "").split(",") if o.strip())
     app = create_app(runner, ServerSettings(credentials, args.max_body_mb, origins))
     runner.start()
     try:
@@ -132,3 +146,21 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         runner.stop()
     return 0
+
+
+def _run_on_ray(args: argparse.Namespace, settings: ServerSettings) -> int:
+    if args.replicas is not None and not args.ray:
+        print("error: --replicas needs --ray.", file=sys.stderr)
+        return 2
+    if args.replicas is not None and not 1 <= args.replicas <= 1024:
+        print("error: --replicas must be between 1 and 1024.", file=sys.stderr)
+        return 2
+    try:
+        from app.server.ray_serve import run_cluster
+    except ImportError:
+        print(
+            "error: --ray needs its extra; install it with: pip install 'easel[cluster]'.",
+            file=sys.stderr,
+        )
+        return 1
+    return run_cluster(args, settings)

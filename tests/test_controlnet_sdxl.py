@@ -53,7 +53,10 @@ def test_sdxl_unit_equals_diffusers(sdxl: dict, cpu_device: Any) -> None:
     )
     ours = engine.generate(req).images[0]
     pipe = diffusers.StableDiffusionXLControlNetPipeline(**sdxl, controlnet=net)
-    pipe.scheduler = diffusers.EulerDiscreteScheduler.from_config(sdxl["scheduler"].config)
+    # "Euler" runs the webui's Uniform schedule: evenly spaced ("linspace") timesteps.
+    pipe.scheduler = diffusers.EulerDiscreteScheduler.from_config(
+        sdxl["scheduler"].config, timestep_spacing="linspace"
+    )
     pipe.set_progress_bar_config(disable=True)
     theirs = pipe(
         prompt="a house",

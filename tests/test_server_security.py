@@ -166,7 +166,7 @@ def test_the_window_never_imports_the_web_stack() -> None:
         ("txt2img", {"width": 8192}, "out of range"),
         ("txt2img", {"width": 100}, "not a multiple of 8"),
         ("txt2img", {"sampler_name": "Bogus"}, "Unknown sampler 'Bogus'"),
-        ("txt2img", {"scheduler": "exponential", "sampler_name": "Euler"}, "Unknown schedule"),
+        ("txt2img", {"scheduler": "sideways", "sampler_name": "Euler"}, "Unknown schedule"),
         ("txt2img", {"steps": "many"}, "The field 'steps' is not valid"),
         ("txt2img", {"n_iter": 1000}, "n_iter must be between"),
         (

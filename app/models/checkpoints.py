@@ -213,7 +213,28 @@ def classify(
         return result
     if keys and len(keys) <= 4 and {k.split(".")[0] for k in keys} <= _TI_KEYS:
         result.update(kind="textual-inversion", family=_ti_family(shapes))
+    elif len(keys) == 1 and 1 <= len(shapes[keys[0]]) <= 2 and shapes[keys[0]][-1] in (768, 1024):
+        # diffusers' learned_embeds format: one tensor named after its token ("<cat-toy>").
+        result.update(kind="textual-inversion", family=_ti_family(shapes))
     return result
+
+
+# UNet weights whose rank every SD family shares; anything else there is not an SD model.
+_UNET_RANKS = {
+    _CONV_IN: 4,
+    _UNET + "out.2.weight": 4,
+    _UNET + "time_embed.0.weight": 2,
+}
+
+
+def _unet_shape_problem(tensors: dict[str, TensorMeta]) -> str | None:
+    for key, meta in tensors.items():
+        rank = _UNET_RANKS.get(key)
+        if rank is None and key.startswith(_UNET) and "attn2.to_k.weight" in key:
+            rank = 2
+        if rank is not None and len(meta.shape) != rank:
+            return f"its UNet weight {key} has shape {list(meta.shape)}"
+    return None
 
 
 def _is_pickle_path(path: Path) -> bool:
@@ -235,6 +256,11 @@ def inspect_checkpoint(path: str | Path) -> CheckpointInfo:
     else:
         tensors, metadata = read_safetensors_header(path)
         fmt = "safetensors"
+    if not _is_lora(list(tensors)) and (problem := _unet_shape_problem(tensors)):
+        raise ModelLoadError(
+            f"{path.name} is not a Stable Diffusion model ({problem}); "
+            "check that it is an SD 1.x, 2.x or XL checkpoint."
+        )
     found = classify(tensors, metadata)
     return CheckpointInfo(path=path, format=fmt, size_bytes=size, tensors=len(tensors), **found)
 
@@ -254,7 +280,23 @@ def convert_ckpt_to_safetensors(src: str | Path, dst: str | Path) -> Path:
     if not state:
         raise ModelLoadError(f"{src.name} holds no tensors; check that it is a model file.")
     metadata["easel.converted_from"] = src.name
-    return save_safetensors_atomic(state, dst, metadata)
+    try:
+        return save_safetensors_atomic(state, dst, metadata)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"Could not write {dst.name} ({exc.strerror}); free some disk space and import "
+            f"{src.name} again."
+        ) from None
+    except MemoryError:
+        raise ModelLoadError(
+            f"{src.name} needs more memory than this computer has to convert; close other "
+            "programs and import it again."
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - safetensors/torch refusals: one sentence
+        raise ModelLoadError(
+            f"{src.name} could not be converted to safetensors ({type(exc).__name__}); "
+            "get a .safetensors version of this model."
+        ) from None
 
 
 def _config_json(config_dir: Path, name: str) -> dict[str, Any]:
@@ -368,7 +410,15 @@ def load_single_file_pipeline(
             f"{path.name} lacks part of the model (a text encoder or VAE); "
             "use a full checkpoint, not a UNet-only file."
         ) from None
-    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+    except (
+        ValueError,
+        KeyError,
+        RuntimeError,
+        OSError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as exc:
         raise ModelLoadError(
             f"{path.name} could not be loaded as {info.family} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}); "

@@ -23,7 +23,15 @@ from typing import Any
 from app.errors import ModelLoadError
 from app.models import catalog, download, hubcache, kinds
 from app.models.checkpoints import PICKLE_SUFFIXES, convert_ckpt_to_safetensors, inspect_checkpoint
-from app.models.store import _LOCK, _folder_size, _load_state, _save_state, model_hash, models_dir
+from app.models.store import (
+    _LOCK,
+    _folder_size,
+    _load_state,
+    _save_state,
+    _state_path,
+    model_hash,
+    models_dir,
+)
 
 __all__ = ["ModelInfo", "model_hash", "models_dir"]
 
@@ -144,7 +152,46 @@ def find_named(kind: str, name: str) -> ModelInfo | None:
     the prompt's ``<lora:NAME:1>`` and the webui's embedding words name their files."""
     wanted = name.strip().lower()
     same = [m for m in list_models(include_available=False, kind=kind) if m.installed]
-    return next((m for m in same if m.name.lower() == wanted), None)
+    by_name = next((m for m in same if m.name.lower() == wanted), None)
+    # A catalog entry answers to its id too: <lora:lcm-lora-sd15:1>.
+    return by_name or next((m for m in same if m.source == "catalog" and m.id == wanted), None)
+
+
+def library_fingerprint() -> tuple[tuple[str, int], ...]:
+    """The modification times of every folder Easel scans for model files: it changes when a
+    file is added, removed or renamed in any of them, so a listing can be cached against it."""
+    out: list[tuple[str, int]] = []
+    roots = [models_dir(), *(Path(f) for f in _load_state().folders)]
+    out.append((str(_state_path()), _mtime(_state_path())))
+    for root in roots:
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            out.append((str(folder), _mtime(folder)))
+            try:
+                stack.extend(p for p in folder.iterdir() if p.is_dir())
+            except OSError:
+                pass
+    return tuple(out)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def model_file(m: ModelInfo) -> Path | None:
+    """The one weights file of a single-file model: the file itself, or for a catalog
+    download (a snapshot folder, such as the LCM-LoRA's) the .safetensors file inside it."""
+    if not m.path:
+        return None
+    path = Path(m.path)
+    if path.is_dir():
+        files = sorted(path.rglob("*.safetensors"))
+        return files[0] if files else None
+    return path if path.is_file() else None
 
 
 def _all_models(include_available: bool) -> list[ModelInfo]:

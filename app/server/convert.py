@@ -91,7 +91,7 @@ def refuse_path(name: str, what: str) -> str:
     return text
 
 
-def sampler_name(sampler: str | None, schedule: str | None) -> str:
+def sampler_and_schedule(sampler: str | None, schedule: str | None) -> tuple[str, str]:
     name = (sampler or "Euler").strip()
     spec = resolve_sampler(name, schedule or "")
     if spec is None and resolve_sampler(name) is not None:
@@ -102,7 +102,7 @@ def sampler_name(sampler: str | None, schedule: str | None) -> str:
         raise InvalidRequest(
             f"Unknown sampler {name!r}; choose one of: {', '.join(SAMPLER_NAMES)}."
         )
-    return spec.name
+    return spec.base or spec.name, spec.schedule or "Automatic"
 
 
 def _int(value: int | None, default: int) -> int:
@@ -119,11 +119,15 @@ def base_request(body: Txt2ImgRequest, mode: str = "txt2img") -> GenerationReque
         if not isinstance(clip, int) or isinstance(clip, bool):
             raise InvalidRequest("CLIP_stop_at_last_layers must be a whole number.")
         changes["clip_skip"] = clip
+    sampler, schedule = sampler_and_schedule(
+        body.sampler_name or body.sampler_index, body.scheduler
+    )
     return GenerationRequest(
         prompt=body.prompt or "",
         negative_prompt=body.negative_prompt or "",
         mode=mode,  # type: ignore[arg-type]
-        sampler=sampler_name(body.sampler_name or body.sampler_index, body.scheduler),
+        sampler=sampler,
+        schedule=schedule,
         steps=_int(body.steps, 50),
         cfg_scale=7.0 if body.cfg_scale is None else float(body.cfg_scale),
         seed=_int(body.seed, -1),
