@@ -59,7 +59,9 @@ def url(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         model = ModelChoice("tiny-a", "tiny-a", str(model_path))
         settings = ServerSettings(Credentials(tokens=(TOKEN,)))
-        app = build_cluster_app(model, settings, replicas=2, gpus=False, device="cpu", gallery=False)
+        app = build_cluster_app(
+            model, settings, replicas=2, gpus=False, device="cpu", gallery=False
+        )
         serve.run(app, name="easel", route_prefix="/")
         yield f"http://127.0.0.1:{port}"
     finally:

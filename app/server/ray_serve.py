@@ -323,5 +323,3 @@ def _settle(future: Future, result: Any = None, exc: BaseException | None = None
         future.set_exception(exc)
     else:
         future.set_result(result)
-
-
