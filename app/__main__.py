@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_prompt import add_prompt_parser
 
     add_prompt_parser(sub)
+    from app.cli_upscale import add_upscale_parser
+
+    add_upscale_parser(sub)
     return parser
 
 
@@ -61,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli_models import run_models
 
         return run_models(args)
+    if args.command == "upscale":
+        from app.cli_upscale import run_upscale
+
+        return run_upscale(args)
     if args.command == "serve":
         from app.cli_serve import run_serve
 

@@ -92,3 +92,45 @@ def test_scale_2_from_a_4x_model_and_lanczos() -> None:
     assert upscale(im, "Lanczos", 2).size == (80, 48)
     assert upscale(im, "x", 2, load=lambda _: tiny_net()).size == (80, 48)
     assert upscale_tiled(tiny_net(2), im).size == (80, 48)
+
+
+def test_cli_upscale_to_the_gallery(tmp_path: Path, easel_home: Path) -> None:
+    from app.library.gallery import Gallery
+    from app.library.pngio import read_parameters, write_png
+    from tests.test_cli import run
+
+    model = tmp_path / "4x-tiny.pth"
+    torch.save(tiny_net().state_dict(), model)
+    src = tmp_path / "in.png"
+    write_png(
+        picture(), src, "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 40x24"
+    )
+    res = run(
+        "upscale",
+        str(src),
+        "--upscaler",
+        str(model),
+        "--scale",
+        "4",
+        "--tile",
+        "16",
+        home=easel_home,
+    )
+    assert res.returncode == 0, res.stderr
+    out = Path(res.stdout.strip().splitlines()[-1])
+    text = read_parameters(out) or ""
+    assert "Postprocess upscale by: 4, Postprocess upscaler: 4x-tiny" in text
+    assert text.startswith("a cat") and "Seed: 5" in text
+    with Image.open(out) as im:
+        assert im.size == (160, 96)
+    gallery = Gallery()
+    try:
+        assert [Path(i.path) for i in gallery.items()] == [out]
+    finally:
+        gallery.close()
+    lanczos = run(
+        "upscale", str(src), "--scale", "2", "--out", str(tmp_path / "o"), home=easel_home
+    )
+    assert lanczos.returncode == 0, lanczos.stderr
+    missing = run("upscale", str(src), "--upscaler", "nope", home=easel_home)
+    assert missing.returncode == 1 and "is not installed" in missing.stderr

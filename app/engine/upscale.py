@@ -37,7 +37,8 @@ class _RDB(nn.Module):
         feats = [x]
         for i in range(4):
             feats.append(self.act(getattr(self, f"conv{i + 1}")(torch.cat(feats, 1))))
-        return x + self.conv5(torch.cat(feats, 1)) * 0.2
+        conv5: Any = self.conv5
+        return x + conv5(torch.cat(feats, 1)) * 0.2
 
 
 class _RRDB(nn.Module):

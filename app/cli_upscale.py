@@ -1,0 +1,104 @@
+"""``python -m app upscale IMAGE --upscaler NAME --scale 2|4 [--out DIR]``.
+
+The result goes to the gallery (or ``--out``) with the image's own parameters plus
+``Postprocess upscale by`` and ``Postprocess upscaler``, as the webui's Extras tab writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+import app
+from app.errors import Cancelled, EaselError, InvalidRequest, ModelLoadError
+from app.request import load_image
+
+
+def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("upscale", help="upscale an image (ESRGAN-family models or Lanczos)")
+    p.add_argument("image", metavar="IMAGE", help="the picture to upscale")
+    p.add_argument(
+        "--upscaler",
+        default="Lanczos",
+        metavar="NAME",
+        help="Lanczos, or an ESRGAN-family upscaler: its name in 'models list', or a .pth / "
+        ".safetensors path (default: Lanczos)",
+    )
+    p.add_argument("--scale", type=float, default=2.0, choices=[2.0, 4.0], help="2 or 4")
+    p.add_argument("--tile", type=int, default=256, metavar="PX", help="tile size (default 256)")
+    p.add_argument("--out", metavar="DIR", help="folder for the PNG (default: the gallery)")
+    return p
+
+
+def postprocess_infotext(original: str | None, scale: float, upscaler: str) -> str:
+    from app.library.infotext import InfoText, format_infotext, parse_infotext
+
+    info = parse_infotext(original) if original else InfoText("", "", {})
+    params = dict(info.params)
+    params["Postprocess upscale by"] = f"{scale:g}"
+    params["Postprocess upscaler"] = upscaler
+    params.setdefault("Version", f"Easel {app.__version__}")
+    return format_infotext(InfoText(info.prompt, info.negative_prompt, params))
+
+
+def _model_path(name: str) -> str:
+    from app.engine.upscale import BUILTIN
+
+    if name in BUILTIN or Path(name).expanduser().is_file():
+        return str(Path(name).expanduser()) if name not in BUILTIN else name
+    from app.models import registry
+
+    info = registry.find_named("upscaler", name)
+    if info is None or not info.path:
+        raise ModelLoadError(
+            f"The upscaler {name!r} is not installed; put it in your models' upscalers folder "
+            "or give its path."
+        )
+    return info.path
+
+
+def run_upscale(args: argparse.Namespace) -> int:
+    try:
+        from app.cli import save_results
+        from app.engine.upscale import upscale
+        from app.library.pngio import read_parameters
+
+        image = load_image(args.image, "image")
+        model = _model_path(args.upscaler)
+
+        def progress(done: int, total: int) -> None:
+            print(f"\rtile {done}/{total}", end="", file=sys.stderr, flush=True)
+
+        result = (
+            upscale(
+                image,
+                model,
+                args.scale,
+                tile=args.tile,
+                on_progress=progress,
+                cancel=threading.Event(),
+            )
+            if model not in ("Lanczos", "None")
+            else upscale(image, model, args.scale)
+        )
+        print(file=sys.stderr)
+        original = read_parameters(Path(args.image)) if str(args.image).endswith(".png") else None
+        name = args.upscaler if args.upscaler in ("Lanczos", "None") else Path(model).stem
+        text = postprocess_infotext(original, args.scale, name)
+        out = Path(args.out).expanduser() if args.out else None
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        for path in save_results([result], [text], [0], out):
+            print(path, flush=True)
+        return 0
+    except InvalidRequest as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 130
+    except EaselError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
