@@ -7,7 +7,7 @@ export QT_QPA_PLATFORM ?= $(if $(DISPLAY)$(WAYLAND_DISPLAY),,offscreen)
 .PHONY: setup run test lint bench package package-test clean
 
 setup:
-	@$(PYTHON) scripts/bootstrap.py --extras dev
+	@$(PYTHON) scripts/bootstrap.py --extras dev,server,server-test
 
 run: setup
 	$(PY) -m app

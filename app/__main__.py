@@ -31,9 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from app.cli import add_generate_parser
     from app.cli_models import add_models_parser
+    from app.cli_serve import add_serve_parser
 
     add_generate_parser(sub)
     add_models_parser(sub)
+    add_serve_parser(sub)
+    from app.cli_prompt import add_prompt_parser
+
+    add_prompt_parser(sub)
     return parser
 
 
@@ -56,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli_models import run_models
 
         return run_models(args)
+    if args.command == "serve":
+        from app.cli_serve import run_serve
+
+        return run_serve(args)
+    if args.command == "prompt":
+        from app.cli_prompt import run_prompt
+
+        return run_prompt(args)
     build_parser().print_help()
     return 2
 

@@ -128,6 +128,13 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
         metavar="PX",
         help="soft seam width in pixels (default: 8)",
     )
+    p.add_argument(
+        "--clip-skip",
+        type=int,
+        default=1,
+        metavar="N",
+        help="stop CLIP N-1 layers before its last (the webui's Clip skip, 1-12; default 1)",
+    )
     p.add_argument("--out", metavar="DIR", help="folder for the PNGs (default: the gallery)")
     p.add_argument(
         "--device",
@@ -136,6 +143,9 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
         help="where to run (default: auto)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    from app.cli_control import add_control_arguments
+
+    add_control_arguments(p)
     return p
 
 
@@ -177,6 +187,8 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
             mask=args.mask,
             outpaint=args.outpaint or (0, 0, 0, 0),
             mask_blur=args.mask_blur,
+            controlnets=tuple(getattr(args, "controls", None) or ()),
+            clip_skip=args.clip_skip,
         )
     )
 

@@ -395,11 +395,9 @@ def test_not_enough_disk_space_is_reported_before_downloading(
 ) -> None:
     import shutil
 
-    from app.models import download
-
     hub.add_repo(small_repo())
     real = shutil.disk_usage
-    monkeypatch.setattr(download.shutil, "disk_usage", lambda p: real(p)._replace(free=100_000))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=100_000))
     pattern = r"not enough disk space for this model: 1\.5 MB needed, 0\.1 MB free"
     with pytest.raises(DownloadError, match=pattern):
         download_model("org/small")

@@ -106,7 +106,8 @@ def test_extra_keys_are_appended() -> None:
     req = GenerationRequest(prompt="x")
     text = infotext_from_request(req, 5, extra={"Clip skip": "2", "Lora hashes": "a: 1, b: 2"})
     params = parse_infotext(text).params
-    assert list(params)[-2:] == ["Clip skip", "Lora hashes"]
+    # Extras come before Version, which the webui always writes last.
+    assert list(params)[-3:] == ["Clip skip", "Lora hashes", "Version"]
     assert params["Lora hashes"] == "a: 1, b: 2"
 
 

@@ -20,9 +20,13 @@ import torch
 from PIL import Image
 
 from app.engine.device import DeviceInfo, detect_device
+from app.engine.embeddings import EmbeddingManager
 from app.engine.images import is_broken
+from app.engine.lora import LoraManager, apply_networks
 from app.engine.modes import MODES, ModeCall
+from app.engine.noise import variation_noise
 from app.engine.preview import latents_to_rgb
+from app.engine.schedulers import scheduler_class
 from app.errors import Cancelled, EngineError, ModelLoadError, OutOfMemory
 from app.request import MAX_SEED, GenerationRequest, validate
 from app.samplers import resolve_sampler
@@ -64,6 +68,10 @@ class Engine:
         self.model_path: Path | None = None
         self.family = "sd"
         self.inpainting = False
+        self.loras = LoraManager()  # adapters on the base pipeline, cached across jobs
+        self.embeddings = EmbeddingManager()
+        self._controlnets: dict[str, Any] = {}
+        self.last_conditioning_seconds = 0.0
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -146,6 +154,7 @@ class Engine:
 
     def unload(self) -> None:
         self.model_path = None
+        self._controlnets.clear()
         if not self._pipes:
             return  # a full collection walks torch's ~445k import-time objects: skip it
         self._pipes.clear()
@@ -201,19 +210,33 @@ class Engine:
         if not self._pipes:
             raise ModelLoadError("No model is loaded; choose a model first.")
         seed = req.seed if req.seed >= 0 else secrets.randbelow(MAX_SEED + 1)
-        seeds = [(seed + i) % (MAX_SEED + 1) for i in range(req.batch_size)]
+        seeds, subseeds, subseed = variation_seeds(req, seed)
         req = req.replace(
             seed=seed,
+            subseed=subseed,
             model=req.model or self.model_name,
             model_hash=req.model_hash or self.model_hash,
         )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
+        # LoRAs and embeddings go onto the shared base modules before any step runs; the
+        # pipeline sees the prompt without <lora:...> tags, the request keeps them.
+        run_req, network_info = apply_networks(
+            self.loras, self.embeddings, self._pipes["base"], req
+        )
         call = MODES[req.mode](req, self.inpainting)
         pipe = self.pipeline(call.pipe_kind)
-        pipe.scheduler = self._scheduler(req.sampler)
+        nets = [self.controlnet(u.model) for u in req.controlnets]
+        if nets:
+            pipe = self._with_controlnets(pipe, req, call, nets)
+        pipe.scheduler = self._scheduler(req.sampler, req.schedule)
         started = time.perf_counter()
-        images, redecoded = self._run(pipe, req, call, seeds, on_progress, cancel)
+        if subseeds:
+            call.kwargs["subseeds"] = subseeds
+        from app.engine.controlnet import prompt_first
+
+        with prompt_first(nets, req.controlnets):
+            images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
         if call.finish is not None:
             images = [call.finish(im) for im in images]
         from app.library.infotext import infotext_from_request
@@ -222,17 +245,52 @@ class Engine:
             request=req,
             images=images,
             seeds=seeds,
-            infotexts=[infotext_from_request(req, s) for s in seeds],
+            infotexts=[
+                infotext_from_request(
+                    req.replace(subseed=sub) if subseeds else req, s, extra=network_info
+                )
+                for s, sub in zip(seeds, subseeds or seeds, strict=True)
+            ],
             elapsed=time.perf_counter() - started,
             redecoded_fp32=redecoded,
         )
 
-    def _scheduler(self, sampler: str) -> Any:
-        import diffusers
+    # -- ControlNet (app/engine/controlnet.py) ----------------------------------------------
+    def add_controlnet(self, name: str, net: Any) -> None:
+        """Adopt an already built ControlNetModel under a name units can use (tests)."""
+        from app.engine.controlnet import check_family
 
-        spec = resolve_sampler(sampler)
-        assert spec is not None  # validate() checked the name
-        cls = getattr(diffusers, spec.scheduler)
+        check_family(net, self.family, name)
+        self._controlnets[name] = net.to(self.device.torch_device)
+
+    def controlnet(self, name: str) -> Any:
+        """A ControlNet model by id, name or path, loaded once per loaded base model."""
+        if name not in self._controlnets:
+            from app.engine.controlnet import load_controlnet
+
+            net = load_controlnet(name, self.device.torch_dtype(), self.family)
+            self._controlnets[name] = net.to(self.device.torch_device)
+        return self._controlnets[name]
+
+    def _with_controlnets(
+        self, pipe: Any, req: GenerationRequest, call: ModeCall, nets: list[Any]
+    ) -> Any:
+        from app.engine.controlnet import control_kwargs, controlnet_pipeline
+
+        cn_pipe = controlnet_pipeline(self._pipes["base"], self.family, call.pipe_kind, nets)
+        if self.device.cpu_offload:
+            cn_pipe.enable_model_cpu_offload()
+        size = (
+            int(call.kwargs.get("width", req.width)),
+            int(call.kwargs.get("height", req.height)),
+        )
+        call.kwargs.update(control_kwargs(req, call.pipe_kind, size))
+        return cn_pipe
+
+    def _scheduler(self, sampler: str, schedule: str = "") -> Any:
+        spec = resolve_sampler(sampler, schedule)
+        assert spec is not None  # validate() checked the name and the schedule
+        cls = scheduler_class(spec.scheduler)
         return cls.from_config(self._scheduler_config, **spec.options)
 
     def _run(
@@ -245,11 +303,18 @@ class Engine:
         cancel: threading.Event | None,
     ) -> tuple[list[Image.Image], bool]:
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+        kwargs = dict(call.kwargs)
+        subseeds = kwargs.pop("subseeds", None)
+        if subseeds:
+            kwargs["latents"] = self._variation_latents(pipe, req, generators, subseeds)
         state: dict[str, Any] = {"latents": None, "last_preview": 0.0, "t0": time.perf_counter()}
         family = self.family
 
+        prompt_kwargs, cond = self._prompt_kwargs(pipe, req)
+
         def on_step_end(p: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             latents = kwargs["latents"]
+            changes = {} if cond is None else _scheduled_embeds(p, cond, i, req.batch_size)
             state["latents"] = latents
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
@@ -261,20 +326,19 @@ class Engine:
                     preview = latents_to_rgb(latents[0], family)
                     state["last_preview"] = now
                 on_progress(Progress(i + 1, total, preview, now - state["t0"]))
-            return {}
+            return changes
 
         try:
             with torch.inference_mode():
                 out = pipe(
-                    prompt=req.prompt,
-                    negative_prompt=req.negative_prompt or None,
+                    **prompt_kwargs,
                     num_inference_steps=req.steps,
                     guidance_scale=req.cfg_scale,
                     num_images_per_prompt=req.batch_size,
                     generator=generators,
                     output_type="np",
                     callback_on_step_end=on_step_end,
-                    **call.kwargs,
+                    **kwargs,
                 )
                 images = out.images
                 redecoded = False
@@ -296,6 +360,35 @@ class Engine:
                 raise self._oom(req) from exc
             raise
         return [_to_pil(im) for im in images], redecoded
+
+    def _prompt_kwargs(self, pipe: Any, req: GenerationRequest) -> tuple[dict[str, Any], Any]:
+        """The prompt as diffusers takes it: plain text when diffusers' own encoding is the
+        webui's (short, no emphasis, clip skip 1), else embeddings built the webui's way."""
+        from app.engine.conditioning import build_conditioning, needs_webui_conditioning
+
+        plain = {"prompt": req.prompt, "negative_prompt": req.negative_prompt or None}
+        if self.family != "sd" or getattr(pipe, "text_encoder", None) is None:
+            return plain, None  # SDXL: diffusers' own encoding for now
+        if not needs_webui_conditioning(
+            req.prompt, req.negative_prompt, req.clip_skip
+        ) and _fits_one_chunk(pipe.tokenizer, req.prompt, req.negative_prompt):
+            return plain, None
+        started = time.perf_counter()
+        cond = build_conditioning(pipe, req.prompt, req.negative_prompt, req.steps, req.clip_skip)
+        self.last_conditioning_seconds = time.perf_counter() - started
+        pos, neg = cond.at(0)
+        kwargs = {"prompt_embeds": pos, "negative_prompt_embeds": neg}
+        return kwargs, (cond if cond.scheduled else None)
+
+    def _variation_latents(
+        self, pipe: Any, req: GenerationRequest, generators: list[Any], subseeds: list[int]
+    ) -> Any:
+        # Unscaled noise: the pipeline's prepare_latents multiplies by init_noise_sigma.
+        factor = int(getattr(pipe, "vae_scale_factor", 8))
+        channels = int(pipe.vae.config.latent_channels)
+        shape = (channels, req.height // factor, req.width // factor)
+        noise = variation_noise(shape, generators, subseeds, req.subseed_strength)
+        return noise.to(self.device.torch_device, dtype=pipe.unet.dtype)
 
     def _decode_fp32(self, pipe: Any, latents: Any) -> np.ndarray:
         vae = pipe.vae
@@ -324,6 +417,37 @@ class Engine:
             f"The {self.device.kind.upper()} ran out of memory at {req.width}x{req.height}, "
             f"batch {req.batch_size}; lower the size or the batch, or close other apps using it."
         )
+
+
+def _fits_one_chunk(tokenizer: Any, *texts: str) -> bool:
+    for text in texts:
+        ids = tokenizer(text, truncation=False, add_special_tokens=False)["input_ids"]
+        if len(ids) > 75:
+            return False
+    return True
+
+
+def _scheduled_embeds(pipe: Any, cond: Any, i: int, batch: int) -> dict[str, Any]:
+    """The embeddings for the next step (the webui's 0-based step i + 1), in the layout the
+    pipeline keeps them: negative then positive when CFG is on, each repeated per image."""
+    pos, neg = cond.at(i + 1)
+    pos = pos.repeat(batch, 1, 1)
+    if getattr(pipe, "do_classifier_free_guidance", False):
+        return {"prompt_embeds": torch.cat([neg.repeat(batch, 1, 1), pos])}
+    return {"prompt_embeds": pos}
+
+
+def variation_seeds(req: GenerationRequest, seed: int) -> tuple[list[int], list[int], int]:
+    """Seeds and variation seeds per image, as the webui numbers them (processing.py).
+
+    Without a variation, seeds count up from the seed. With one, every image keeps the seed
+    and the variation seeds count up instead, so a batch shows variations of one picture.
+    """
+    n, wrap = req.batch_size, MAX_SEED + 1
+    if req.subseed_strength <= 0:
+        return [(seed + i) % wrap for i in range(n)], [], req.subseed
+    subseed = req.subseed if req.subseed >= 0 else secrets.randbelow(wrap)
+    return [seed] * n, [(subseed + i) % wrap for i in range(n)], subseed
 
 
 def display_name(path: Path) -> str:

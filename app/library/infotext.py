@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 
 import app
-from app.request import GenerationRequest, Mode
-from app.samplers import resolve_sampler
+from app.request import ControlUnit, GenerationRequest, Mode
+from app.samplers import AUTOMATIC, Restored, default_schedule, resolve_sampler, substitute
 
 NEGATIVE_PREFIX = "Negative prompt:"
 
@@ -70,6 +70,9 @@ def parse_infotext(text: str) -> InfoText:
     negative_lines: list[str] = []
     in_negative = False
     for line in lines:
+        # The webui strips every line (modules/infotext_utils.py), so a line ending in spaces
+        # (or starting with them) means what it means there.
+        line = line.strip()
         if not in_negative and line.startswith(NEGATIVE_PREFIX):
             in_negative = True
             line = line[len(NEGATIVE_PREFIX) :].lstrip()
@@ -107,13 +110,17 @@ def infotext_from_request(
     written (no A1111 key for it); readers infer it from the keys present.
     """
     params: dict[str, str] = {"Steps": str(req.steps)}
-    spec = resolve_sampler(req.sampler)
+    spec = resolve_sampler(req.sampler, getattr(req, "schedule", AUTOMATIC))
     if spec is None:
         params["Sampler"] = req.sampler
     else:
-        # The modern split form; older readers that want "DPM++ 2M Karras" join the two.
+        # The modern split form, with the schedule that ran (never "Automatic", whose meaning
+        # differs between webui versions). Left out only where every reader, old or new,
+        # takes its absence for the same schedule: a Uniform sampler running Uniform.
         params["Sampler"] = spec.base or spec.name
-        if spec.schedule:
+        if spec.schedule and not (
+            spec.schedule == "Uniform" and default_schedule(spec.base) == "Uniform"
+        ):
             params["Schedule type"] = spec.schedule
     params["CFG scale"] = _num(req.cfg_scale)
     params["Seed"] = str(seed)
@@ -122,15 +129,24 @@ def infotext_from_request(
         params["Model hash"] = req.model_hash
     if req.model:
         params["Model"] = req.model
+    if getattr(req, "subseed_strength", 0.0) > 0:
+        params["Variation seed"] = str(req.subseed)
+        params["Variation seed strength"] = _num(req.subseed_strength)
     if req.mode != "txt2img":
         params["Denoising strength"] = _num(req.strength)
+    if req.clip_skip > 1:
+        params["Clip skip"] = str(req.clip_skip)
     if req.mode in ("inpaint", "outpaint"):
         params["Mask blur"] = str(req.mask_blur)
     if req.mode == "outpaint":
         params["Outpaint"] = ",".join(str(int(v)) for v in req.outpaint)
-    params["Version"] = f"Easel {version}"
+    if req.controlnets:
+        from app.library.infotext_controlnet import unit_params
+
+        params.update(unit_params(tuple(req.controlnets)))
     for key, value in (extra or {}).items():
-        params[key] = str(value)
+        params[key] = str(value)  # "Lora hashes", "TI hashes": before Version, as the webui
+    params.setdefault("Version", f"Easel {version}")
     return format_infotext(InfoText(req.prompt, req.negative_prompt, params))
 
 
@@ -165,16 +181,20 @@ def _float(value: str | None, default: float) -> float:
     return result if result == result else default  # NaN keeps the default
 
 
-def _sampler(params: dict[str, str], default: str) -> str:
-    name = params.get("Sampler", "")
+def restored_sampler(params: dict[str, str], default: str, default_schedule: str) -> Restored:
+    """The sampler and schedule a file names, as Easel runs them, with a sentence when
+    something else runs (never swapped silently)."""
+    name = params.get("Sampler", "").strip()
+    schedule = params.get("Schedule type", "").strip()
     if not name:
-        return default
-    spec = resolve_sampler(name, params.get("Schedule type", ""))
-    if spec is None:
-        # An unknown schedule ("Exponential") on a known sampler: the sampler alone is closer
-        # than whatever the base had.
-        spec = resolve_sampler(name)
-    return spec.name if spec is not None else default
+        return Restored(default, default_schedule)
+    if not schedule and params.get("Version", "").startswith("Easel"):
+        # Easel before "Schedule type" was its own setting wrote none for Uniform.
+        schedule = "Uniform"
+    restored = substitute(name, schedule, fallback=default)
+    if resolve_sampler(restored.sampler, restored.schedule) is None:
+        return Restored(default, default_schedule, restored.message)
+    return restored
 
 
 def _outpaint(value: str | None, default: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -190,22 +210,44 @@ def _outpaint(value: str | None, default: tuple[int, int, int, int]) -> tuple[in
 def request_from_infotext(
     info: InfoText, base: GenerationRequest | None = None
 ) -> GenerationRequest:
+    """Restore an image's settings onto `base`; see `restore_request` for the messages."""
+    return restore_request(info, base)[0]
+
+
+def restore_request(
+    info: InfoText, base: GenerationRequest | None = None
+) -> tuple[GenerationRequest, list[str]]:
     """Restore an image's settings onto `base` (prompt, sampler, steps, CFG, seed, size...).
 
     Lenient: a missing or unreadable value keeps the base's. The mode is inferred from the
     keys present; the init image and mask are not in the metadata, so they stay the base's.
+    Returns the request and one sentence per setting that could not be restored as written
+    (a sampler Easel cannot run and the one used instead).
     """
     base = base if base is not None else GenerationRequest(prompt="")
     p = info.params
+    sampler = restored_sampler(p, base.sampler, base.schedule)
+    messages = [sampler.message] if sampler.message else []
+    extra: dict[str, object] = {}
+    if "Variation seed strength" in p or "Variation seed" in p:
+        extra["subseed"] = _int(p.get("Variation seed"), base.subseed)
+        strength = _float(p.get("Variation seed strength"), base.subseed_strength)
+        extra["subseed_strength"] = min(max(strength, 0.0), 1.0)
+    else:
+        extra["subseed_strength"] = 0.0
+    if hasattr(base, "clip_skip"):
+        # Absent means 1, as the webui reads it (it writes the key only when > 1).
+        extra["clip_skip"] = min(12, max(1, _int(p.get("Clip skip"), 1)))
     width, height = base.width, base.height
     size = _SIZE.match(p.get("Size", ""))
     if size:
         width, height = int(size.group(1)), int(size.group(2))
-    return base.replace(
+    request = base.replace(
         prompt=info.prompt,
         negative_prompt=info.negative_prompt,
         mode=infer_mode(info),
-        sampler=_sampler(p, base.sampler),
+        sampler=sampler.sampler,
+        schedule=sampler.schedule,
         steps=_int(p.get("Steps"), base.steps),
         cfg_scale=_float(p.get("CFG scale"), base.cfg_scale),
         seed=_int(p.get("Seed"), base.seed),
@@ -216,4 +258,17 @@ def request_from_infotext(
         outpaint=_outpaint(p.get("Outpaint"), base.outpaint),
         model=p.get("Model", base.model),
         model_hash=p.get("Model hash", base.model_hash),
+        controlnets=_controlnets(p, base),
+        **extra,
     )
+    return request, messages
+
+
+def _controlnets(params: dict[str, str], base: GenerationRequest) -> tuple[ControlUnit, ...]:
+    """The image's units (none when it was made without ControlNet); the control image is
+    not in the metadata, so a restored unit keeps the image of the base's unit at its place."""
+    from app.library.infotext_controlnet import units_from_params
+
+    units = units_from_params(params)
+    old = base.controlnets
+    return tuple(u.replace(image=old[i].image) if i < len(old) else u for i, u in enumerate(units))

@@ -23,6 +23,7 @@ from typing import BinaryIO
 from PIL import Image, PngImagePlugin
 
 from app.errors import LibraryError
+from app.library import foreign
 from app.library.infotext import InfoText, format_infotext
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -267,7 +268,10 @@ def parameters_from_texts(texts: dict[str, str], size: tuple[int, int] | None = 
     """
     params = texts.get(PARAMETERS_KEY)
     if params and texts.get("fooocus_scheme") == "fooocus":
-        return _from_fooocus(params) or params
+        return _from_fooocus(params) or foreign.from_fooocus(params) or params
+    converted = foreign.convert(texts, size)
+    if converted is not None:
+        return converted
     if params and params.strip():
         return params
     converted = None
@@ -388,9 +392,9 @@ def _from_invokeai(text: str, size: tuple[int, int] | None = None) -> str | None
 
 
 def _comfy_schedule(name: str) -> str | None:
-    if name in ("", "normal"):
-        return None  # ComfyUI's default: A1111's "Automatic", which is written as nothing
-    return "SGM Uniform" if name == "sgm_uniform" else name.replace("_", " ").title()
+    # ComfyUI's "normal" is evenly spaced from t=999 to 0: the webui's Uniform, not its
+    # Automatic (which is Karras for DPM++ 2M).
+    return foreign.webui_schedule(name) or None
 
 
 def _from_comfyui(text: str, size: tuple[int, int] | None = None) -> str | None:
@@ -457,12 +461,15 @@ def _from_comfyui(text: str, size: tuple[int, int] | None = None) -> str | None:
     ks = inputs(samplers[0])
     latent = inputs(node_of(ks.get("latent_image")))
     sampler_name = _text(literal(ks.get("sampler_name"), ("sampler_name", "value")))
+    denoise = literal(ks.get("denoise"), ("denoise", "value", "float"))
+    img2img = "VAEEncode" in str(node_of(ks.get("latent_image")).get("class_type", ""))
+    strength = denoise if isinstance(denoise, int | float) and (img2img or denoise < 1) else None
     return _infotext(
         prompt_text(ks.get("positive")),
         prompt_text(ks.get("negative")),
         {
             "Steps": literal(ks.get("steps"), ("steps", "value", "int")),
-            "Sampler": _COMFY_SAMPLERS.get(sampler_name, sampler_name),
+            "Sampler": _COMFY_SAMPLERS.get(sampler_name) or foreign.webui_sampler(sampler_name),
             "Schedule type": _comfy_schedule(_text(literal(ks.get("scheduler"), ("value",)))),
             "CFG scale": literal(ks.get("cfg"), ("cfg", "value", "float")),
             "Seed": literal(
@@ -470,6 +477,7 @@ def _from_comfyui(text: str, size: tuple[int, int] | None = None) -> str | None:
             ),
             "Size": _size(latent.get("width"), latent.get("height"), size),
             "Model": checkpoint(ks.get("model")),
+            "Denoising strength": strength,
             "Version": "ComfyUI",
         },
     )

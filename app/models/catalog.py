@@ -15,7 +15,17 @@ from typing import Any
 from app.library.paths import resources_dir
 from app.models.kinds import KIND_IDS
 
-FAMILIES = ("sd1", "sd2", "sd2-v", "sdxl", "lora-sd1", "taesd", "taesdxl")
+FAMILIES = (
+    "sd1",
+    "sd2",
+    "sd2-v",
+    "sdxl",
+    "lora-sd1",
+    "taesd",
+    "taesdxl",
+    "controlnet-sd1",
+    "controlnet-sdxl",
+)
 KINDS = KIND_IDS
 
 

@@ -43,7 +43,7 @@ from app.models.safeload import (
     save_safetensors_atomic,
 )
 
-Kind = Literal["checkpoint", "lora", "vae", "textual-inversion", "unknown"]
+Kind = Literal["checkpoint", "lora", "controlnet", "vae", "textual-inversion", "unknown"]
 Family = Literal["sd1", "sd2", "sd2-v", "sdxl"]
 PredictionType = Literal["epsilon", "v_prediction"]
 
@@ -153,6 +153,27 @@ def _prediction_type(
     return "v_prediction"
 
 
+# A1111's models/ControlNet files: the original layout ("control_model.input_hint_block",
+# sometimes without the prefix) or diffusers' ("controlnet_cond_embedding").
+_CONTROLNET_PREFIXES = (
+    "control_model.input_hint_block.",
+    "input_hint_block.",
+    "controlnet_cond_embedding.",
+)
+
+
+def _controlnet_family(shapes: dict[str, tuple[int, ...]]) -> Family | None:
+    """sd1 or sdxl from the cross-attention width (768 / 2048); None when it has none."""
+    widths = {s[1] for k, s in shapes.items() if k.endswith("attn2.to_k.weight") and len(s) == 2}
+    if 2048 in widths:
+        return "sdxl"
+    if 768 in widths:
+        return "sd1"
+    if 1024 in widths:
+        return "sd2"
+    return None
+
+
 def classify(
     tensors: dict[str, TensorMeta], metadata: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -168,6 +189,9 @@ def classify(
     }
     if _is_lora(keys):
         result.update(kind="lora", family=_lora_family(shapes))
+        return result
+    if any(k.startswith(_CONTROLNET_PREFIXES) for k in keys):
+        result.update(kind="controlnet", family=_controlnet_family(shapes))
         return result
     model_prefixes = (_UNET, "cond_stage_model.", "conditioner.embedders.")
     if any(k.startswith(model_prefixes) for k in keys) and any(k.startswith(_UNET) for k in keys):
@@ -189,7 +213,28 @@ def classify(
         return result
     if keys and len(keys) <= 4 and {k.split(".")[0] for k in keys} <= _TI_KEYS:
         result.update(kind="textual-inversion", family=_ti_family(shapes))
+    elif len(keys) == 1 and 1 <= len(shapes[keys[0]]) <= 2 and shapes[keys[0]][-1] in (768, 1024):
+        # diffusers' learned_embeds format: one tensor named after its token ("<cat-toy>").
+        result.update(kind="textual-inversion", family=_ti_family(shapes))
     return result
+
+
+# UNet weights whose rank every SD family shares; anything else there is not an SD model.
+_UNET_RANKS = {
+    _CONV_IN: 4,
+    _UNET + "out.2.weight": 4,
+    _UNET + "time_embed.0.weight": 2,
+}
+
+
+def _unet_shape_problem(tensors: dict[str, TensorMeta]) -> str | None:
+    for key, meta in tensors.items():
+        rank = _UNET_RANKS.get(key)
+        if rank is None and key.startswith(_UNET) and "attn2.to_k.weight" in key:
+            rank = 2
+        if rank is not None and len(meta.shape) != rank:
+            return f"its UNet weight {key} has shape {list(meta.shape)}"
+    return None
 
 
 def _is_pickle_path(path: Path) -> bool:
@@ -211,6 +256,11 @@ def inspect_checkpoint(path: str | Path) -> CheckpointInfo:
     else:
         tensors, metadata = read_safetensors_header(path)
         fmt = "safetensors"
+    if not _is_lora(list(tensors)) and (problem := _unet_shape_problem(tensors)):
+        raise ModelLoadError(
+            f"{path.name} is not a Stable Diffusion model ({problem}); "
+            "check that it is an SD 1.x, 2.x or XL checkpoint."
+        )
     found = classify(tensors, metadata)
     return CheckpointInfo(path=path, format=fmt, size_bytes=size, tensors=len(tensors), **found)
 
@@ -230,7 +280,23 @@ def convert_ckpt_to_safetensors(src: str | Path, dst: str | Path) -> Path:
     if not state:
         raise ModelLoadError(f"{src.name} holds no tensors; check that it is a model file.")
     metadata["easel.converted_from"] = src.name
-    return save_safetensors_atomic(state, dst, metadata)
+    try:
+        return save_safetensors_atomic(state, dst, metadata)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"Could not write {dst.name} ({exc.strerror}); free some disk space and import "
+            f"{src.name} again."
+        ) from None
+    except MemoryError:
+        raise ModelLoadError(
+            f"{src.name} needs more memory than this computer has to convert; close other "
+            "programs and import it again."
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - safetensors/torch refusals: one sentence
+        raise ModelLoadError(
+            f"{src.name} could not be converted to safetensors ({type(exc).__name__}); "
+            "get a .safetensors version of this model."
+        ) from None
 
 
 def _config_json(config_dir: Path, name: str) -> dict[str, Any]:
@@ -344,7 +410,15 @@ def load_single_file_pipeline(
             f"{path.name} lacks part of the model (a text encoder or VAE); "
             "use a full checkpoint, not a UNet-only file."
         ) from None
-    except (ValueError, KeyError, RuntimeError, OSError) as exc:
+    except (
+        ValueError,
+        KeyError,
+        RuntimeError,
+        OSError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as exc:
         raise ModelLoadError(
             f"{path.name} could not be loaded as {info.family} ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}); "

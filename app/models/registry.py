@@ -13,24 +13,31 @@ State lives in ``data_dir()/models.json``; everything else is read from the file
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from app.errors import ModelLoadError
-from app.library.paths import data_dir
 from app.models import catalog, download, hubcache, kinds
 from app.models.checkpoints import PICKLE_SUFFIXES, convert_ckpt_to_safetensors, inspect_checkpoint
+from app.models.store import (
+    _LOCK,
+    _folder_size,
+    _load_state,
+    _save_state,
+    _state_path,
+    model_hash,
+    models_dir,
+)
+
+__all__ = ["ModelInfo", "model_hash", "models_dir"]
 
 MODEL_SUFFIXES = tuple(
     sorted({".safetensors", *PICKLE_SUFFIXES, *kinds.KINDS["upscaler"].suffixes})
 )
-_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -56,53 +63,6 @@ class ModelInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class _State:
-    default: str = ""
-    folders: list[str] = field(default_factory=list)  # model libraries, scanned in place
-    diffusers: list[str] = field(default_factory=list)  # diffusers folders added in place
-
-
-def models_dir() -> Path:
-    path = data_dir() / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _state_path() -> Path:
-    return data_dir() / "models.json"
-
-
-def _load_state() -> _State:
-    try:
-        raw = json.loads(_state_path().read_text(encoding="utf-8"))
-        return _State(
-            default=str(raw.get("default", "")),
-            folders=[str(p) for p in raw.get("folders", [])],
-            diffusers=[str(p) for p in raw.get("diffusers", [])],
-        )
-    except (OSError, ValueError, AttributeError):
-        return _State()
-
-
-def _save_state(state: _State) -> None:
-    path = _state_path()
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _folder_size(path: Path) -> int:
-    total = 0
-    for p in path.rglob("*"):
-        try:
-            if p.is_file():
-                total += p.stat().st_size  # follows HF cache symlinks to their blobs
-        except OSError:
-            pass
-    return total
 
 
 def _catalog_models(default: str) -> list[ModelInfo]:
@@ -136,6 +96,7 @@ def _file_model(path: Path, source: str, default: str, hint: str | None = None) 
     file cannot break the listing of every other model.
     """
     mid = f"file:{path}"
+    kind: str
     try:
         info = inspect_checkpoint(path)
         kind, family, inpainting, problem = info.kind, info.family, info.inpainting, ""
@@ -191,7 +152,46 @@ def find_named(kind: str, name: str) -> ModelInfo | None:
     the prompt's ``<lora:NAME:1>`` and the webui's embedding words name their files."""
     wanted = name.strip().lower()
     same = [m for m in list_models(include_available=False, kind=kind) if m.installed]
-    return next((m for m in same if m.name.lower() == wanted), None)
+    by_name = next((m for m in same if m.name.lower() == wanted), None)
+    # A catalog entry answers to its id too: <lora:lcm-lora-sd15:1>.
+    return by_name or next((m for m in same if m.source == "catalog" and m.id == wanted), None)
+
+
+def library_fingerprint() -> tuple[tuple[str, int], ...]:
+    """The modification times of every folder Easel scans for model files: it changes when a
+    file is added, removed or renamed in any of them, so a listing can be cached against it."""
+    out: list[tuple[str, int]] = []
+    roots = [models_dir(), *(Path(f) for f in _load_state().folders)]
+    out.append((str(_state_path()), _mtime(_state_path())))
+    for root in roots:
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            out.append((str(folder), _mtime(folder)))
+            try:
+                stack.extend(p for p in folder.iterdir() if p.is_dir())
+            except OSError:
+                pass
+    return tuple(out)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def model_file(m: ModelInfo) -> Path | None:
+    """The one weights file of a single-file model: the file itself, or for a catalog
+    download (a snapshot folder, such as the LCM-LoRA's) the .safetensors file inside it."""
+    if not m.path:
+        return None
+    path = Path(m.path)
+    if path.is_dir():
+        files = sorted(path.rglob("*.safetensors"))
+        return files[0] if files else None
+    return path if path.is_file() else None
 
 
 def _all_models(include_available: bool) -> list[ModelInfo]:
@@ -412,31 +412,6 @@ def remove(model_id: str) -> str:
     raise ModelLoadError(
         f"{m.name} is in your own folder {Path(m.path or '').parent}; Easel does not delete it."
     )
-
-
-def model_hash(path: str | Path) -> str:
-    """A1111's "Model hash" (first 10 hex digits of the file's SHA-256), cached by size+mtime
-    so a 2-7 GB checkpoint is hashed once, not at every load."""
-    from app.models.safeload import file_sha256
-
-    p = Path(path)
-    st = p.stat()
-    key = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    cache_path = data_dir() / "model-hashes.json"
-    with _LOCK:
-        try:
-            cache = json.loads(cache_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            cache = {}
-        if key in cache:
-            return str(cache[key])
-    digest = file_sha256(p)[:10]
-    with _LOCK:
-        cache[key] = digest
-        tmp = cache_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cache), encoding="utf-8")
-        os.replace(tmp, cache_path)
-    return digest
 
 
 def disk_usage(models: list[ModelInfo] | None = None) -> int:

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import pickletools
+import re
 import struct
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.errors import ModelLoadError, UnsafeModelFile
+from app.models.torchzip import MAX_PICKLE_BYTES, broken, is_torch_zip, read_data_pkl
 
 # The safetensors library refuses headers over 100 MB; a bigger length is not a header at all.
 MAX_HEADER_BYTES = 100_000_000
@@ -53,9 +53,9 @@ def _incomplete(path: Path) -> ModelLoadError:
     )
 
 
-def _corrupt(path: Path) -> ModelLoadError:
+def _corrupt(path: Path, why: str = "its header is corrupt") -> ModelLoadError:
     return ModelLoadError(
-        f"{path.name} is not a valid safetensors file (its header is corrupt); "
+        f"{path.name} is not a valid safetensors file ({why}); "
         "download it again or get it from another source."
     )
 
@@ -77,7 +77,7 @@ def read_safetensors_header(path: str | Path) -> tuple[dict[str, TensorMeta], di
             length = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else 0
             # Judge by the safetensors reading first: a real header's length may well start
             # with the byte a pickle starts with.
-            if not (2 <= length <= MAX_HEADER_BYTES and head[8:9] == b"{"):
+            if not (2 <= length and head[8:9] == b"{"):
                 if head.startswith(_ZIP_MAGIC) or (
                     head[:1] == _PICKLE_PROTO and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
                 ):
@@ -88,38 +88,52 @@ def read_safetensors_header(path: str | Path) -> tuple[dict[str, TensorMeta], di
                 if len(head) < 9:
                     raise _incomplete(path)
                 raise _corrupt(path)
-            if 8 + length > size:
+            if length <= MAX_HEADER_BYTES and 8 + length > size:
                 raise _incomplete(path)
-            f.seek(8)
-            raw = f.read(length)
     except OSError as exc:
         raise ModelLoadError(
             f"{path.name} could not be read ({exc.strerror}); check the file."
         ) from None
+    return _library_header(path)
+
+
+# What the safetensors library's refusals mean, in a user's words.
+_LIBRARY_REASONS = (
+    ("header too large", "its header is over the 100 MB the format allows"),
+    ("incomplete metadata", ""),
+    ("invalid offset", "its header is corrupt: tensors overlap or leave gaps"),
+    ("unknown variant", "its header is corrupt: a tensor has an unknown data type"),
+    ("recursion limit", "its header is corrupt: it is nested too deeply"),
+    ("overflow", "its header is corrupt: a tensor is impossibly large"),
+    ("expected a string", "its header is corrupt: its metadata is not text"),
+    ("invalid shape", "its header is corrupt: a tensor's shape does not match its data"),
+)
+
+
+def _library_header(path: Path) -> tuple[dict[str, TensorMeta], dict[str, str]]:
+    """The header as the safetensors library reads it: its own checks (offsets, dtypes,
+    sizes, metadata types, nesting, the 100 MB cap) refuse a bad file at import, not later."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        with safe_open(str(path), framework="numpy") as f:
+            metadata = f.metadata() or {}
+            tensors = {}
+            for name in f.keys():
+                part = f.get_slice(name)
+                tensors[name] = TensorMeta(str(part.get_dtype()), tuple(part.get_shape()))
+    except SafetensorError as exc:
+        text = str(exc)
+        for marker, why in _LIBRARY_REASONS:
+            if marker in text:
+                raise (_corrupt(path, why) if why else _incomplete(path)) from None
         raise _corrupt(path) from None
-    if not isinstance(header, dict):
-        raise _corrupt(path)
-    metadata = header.pop("__metadata__", None) or {}
-    tensors: dict[str, TensorMeta] = {}
-    data_end = 0
-    try:
-        for name, entry in header.items():
-            begin, end = entry["data_offsets"]
-            shape = tuple(int(n) for n in entry["shape"])
-            if not (0 <= begin <= end):
-                raise _corrupt(path)
-            data_end = max(data_end, int(end))
-            tensors[name] = TensorMeta(str(entry["dtype"]), shape)
-    except (KeyError, TypeError, ValueError):
-        raise _corrupt(path) from None
-    if 8 + length + data_end > size:
-        # The header promises more bytes than the file holds: the download stopped early.
-        raise _incomplete(path)
-    if not isinstance(metadata, dict):
-        metadata = {}
+    except OSError as exc:
+        raise ModelLoadError(
+            f"{path.name} could not be read ({exc.strerror}); check the file."
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - MemoryError and the like: still one sentence
+        raise _corrupt(path, f"its header could not be read: {type(exc).__name__}") from None
     return tensors, {str(k): str(v) for k, v in metadata.items()}
 
 
@@ -127,6 +141,18 @@ def file_sha256(path: str | Path) -> str:
     """The SHA-256 of a whole file, streamed (never the whole file in memory)."""
     with Path(path).open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def addnet_sha256(path: str | Path) -> str:
+    """The SHA-256 of a safetensors file's bytes after its 8-byte length and JSON header: the
+    kohya "addnet" hash the webui writes into ``Lora hashes`` (modules/hashes.py)."""
+    with Path(path).open("rb") as f:
+        length = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))[0]
+        f.seek(8 + length)
+        digest = hashlib.sha256()
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # --- pickles --------------------------------------------------------------------------------
@@ -137,22 +163,25 @@ def file_sha256(path: str | Path) -> str:
 _LEGACY_PICKLES = 5
 
 
-def _pickle_streams(path: Path) -> list[tuple[bytes, int]]:
-    """(bytes, how many pickles to decode) for a torch file: ``data.pkl`` of the zip format,
-    or the leading pickles of the legacy format."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            return [(archive.read(n), 1) for n in archive.namelist() if n.endswith(".pkl")]
+def _pickle_streams(path: Path, max_bytes: int = MAX_PICKLE_BYTES) -> list[tuple[bytes, int]]:
+    """(bytes, how many pickles to decode) for a torch file: the ``data.pkl`` torch loads from
+    the zip format (checked and capped), or the leading pickles of the legacy format."""
+    if is_torch_zip(path):
+        return [(read_data_pkl(path, max_bytes), 1)]
     with path.open("rb") as f:
-        return [(f.read(64 * 1024 * 1024), _LEGACY_PICKLES)]
+        return [(f.read(max_bytes), _LEGACY_PICKLES)]
 
 
-def pickle_globals(path: str | Path) -> list[str]:
+def pickle_globals(path: str | Path, max_bytes: int = MAX_PICKLE_BYTES) -> list[str]:
     """Every ``module.name`` global a pickle file references, found by decoding its opcodes
     (nothing is executed). STACK_GLOBAL takes its names from earlier string pushes, which may
     come back from the memo; both are tracked."""
+    return _scan(_pickle_streams(Path(path), max_bytes))
+
+
+def _scan(streams: list[tuple[bytes, int]]) -> list[str]:
     found: list[str] = []
-    for data, count in _pickle_streams(Path(path)):
+    for data, count in streams:
         stream = io.BytesIO(data)
         for _ in range(count):
             start = stream.tell()
@@ -220,43 +249,144 @@ def _unsafe(path: Path, name: str | None) -> UnsafeModelFile:
     )
 
 
-def load_pickle_state_dict(path: str | Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """The tensors of a ``.ckpt``/``.pt`` file (unwrapping ``state_dict``) and a few plain
-    facts kept as metadata (``global_step``), loaded only through torch's allow-list."""
+def _needs_memory(path: Path) -> ModelLoadError:
+    return ModelLoadError(
+        f"{path.name} needs more memory than this computer has to open; close other programs "
+        "and try again, or get a .safetensors version of this model."
+    )
+
+
+_GLOBAL_NAMED = re.compile(r"GLOBAL (\S+?)(?: was not| whose|\s|$)")
+
+
+def _torch_load(path: Path, is_zip: bool) -> Any:
+    """torch.load(weights_only=True) with every exception it can raise turned into a
+    sentence: unsafe only when it names a forbidden global, else broken (or out of memory)."""
     import pickle
 
     import torch
 
+    try:
+        # mmap (zip format only) so that inspecting a 4 GB .ckpt does not read its tensors.
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+    except pickle.UnpicklingError as exc:
+        found = _GLOBAL_NAMED.search(str(exc))
+        if found:
+            raise _unsafe(path, found.group(1)) from None
+        raise broken(path, "its pickle is damaged") from None
+    except MemoryError:
+        raise _needs_memory(path) from None
+    except RecursionError:
+        raise broken(path, "its pickle nests too deeply") from None
+    except EOFError:
+        raise broken(path, "it ends too early, as a truncated download does") from None
+    except RuntimeError as exc:
+        text = str(exc).lower()
+        if "allocate" in text or "out of memory" in text:
+            raise _needs_memory(path) from None
+        raise broken(path, "torch could not read it") from None
+    except Exception as exc:  # noqa: BLE001 - IndexError, KeyError, struct.error, OverflowError...
+        raise broken(path, f"its pickle is damaged: {type(exc).__name__}") from None
+
+
+# A .ckpt nests its weights in "state_dict" once (Lightning) or twice; never more in practice.
+_MAX_NESTING = 4
+
+
+def _unwrap(path: Path, obj: Any) -> tuple[Any, dict[str, str]]:
+    """The innermost ``state_dict``, by dict.get on the object (a class that replaces ``get``
+    cannot misdirect) and at bounded depth (one that contains itself cannot loop)."""
+    metadata: dict[str, str] = {}
+    for _ in range(_MAX_NESTING):
+        if not isinstance(obj, dict):
+            break
+        inner = dict.get(obj, "state_dict")
+        if not isinstance(inner, dict) or inner is obj:
+            break
+        step = dict.get(obj, "global_step")
+        if type(step) is int:
+            metadata["global_step"] = str(step)
+        obj = inner
+    if not isinstance(obj, dict):
+        raise ModelLoadError(f"{path.name} holds no model weights; check that it is a model file.")
+    return obj, metadata
+
+
+def _tensor_problem(tensor: Any) -> str | None:
+    """Why a tensor is not a plain CPU tensor owning its data (None when it is)."""
+    import torch
+
+    if tensor.device.type != "cpu":
+        return f"it is on the {tensor.device.type} device"
+    if tensor.layout != torch.strided or tensor.is_quantized or tensor.is_nested:
+        return "it is sparse or quantized"
+    if tensor.is_complex():
+        return "it is complex-valued"
+    storage = tensor.untyped_storage()
+    needed = (tensor.storage_offset() + tensor.numel()) * tensor.element_size()
+    if tensor.numel() and (storage.data_ptr() == 0 or needed > storage.nbytes()):
+        return "it is larger than the data it holds"
+    return None
+
+
+def _plain_tensors(path: Path, obj: dict[Any, Any]) -> dict[str, Any]:
+    import torch
+
+    tensors: dict[str, Any] = {}
+    total = 0
+    for key, value in dict.items(obj):
+        if type(key) is not str or not isinstance(value, torch.Tensor):
+            continue
+        if type(value) is torch.nn.Parameter:
+            value = value.detach()
+        problem = (
+            "it is a tensor subclass" if type(value) is not torch.Tensor else _tensor_problem(value)
+        )
+        if problem:
+            raise ModelLoadError(
+                f"{path.name} holds a tensor Easel cannot convert ({key}: {problem}); "
+                "get a .safetensors version of this model."
+            )
+        total += value.numel() * value.element_size()
+        tensors[key] = value
+    if total > 2 * path.stat().st_size + (1 << 20):
+        # Views sharing one storage are copied on conversion; a file naming the same data
+        # thousands of times would need far more memory than the file's size.
+        raise broken(path, "its tensors claim far more data than the file holds")
+    return tensors
+
+
+def load_pickle_state_dict(
+    path: str | Path, max_pickle_bytes: int = MAX_PICKLE_BYTES
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tensors of a ``.ckpt``/``.pt`` file (unwrapping ``state_dict``) and a few plain
+    facts kept as metadata (``global_step``), loaded only through torch's allow-list. Raises
+    UnsafeModelFile naming the function for a file that would run code, ModelLoadError with
+    one sentence for anything else wrong."""
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         raise ModelLoadError(f"{path.name} is empty or missing; download it again.")
+    is_zip = is_torch_zip(path)
+    streams = _pickle_streams(path, max_pickle_bytes)  # refuses a damaged zip first
     allowed = _allowed_globals()
     if allowed:
-        for global_name in pickle_globals(path):
+        for global_name in _scan(streams):
             if global_name not in allowed:
                 raise _unsafe(path, global_name)
-    try:
-        # mmap (zip format only) so that inspecting a 4 GB .ckpt does not read its tensors.
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
-    except pickle.UnpicklingError as exc:
-        text = str(exc)
-        name: str | None = None
-        if "GLOBAL " in text:
-            name = text.split("GLOBAL ", 1)[1].split(" ", 1)[0]
-        raise _unsafe(path, name) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError):
-        raise ModelLoadError(
-            f"{path.name} is incomplete or corrupt (a truncated download?); download it again."
-        ) from None
-    metadata: dict[str, str] = {}
-    while isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        step = obj.get("global_step")
-        if isinstance(step, int):
-            metadata["global_step"] = str(step)
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise ModelLoadError(f"{path.name} holds no model weights; check that it is a model file.")
-    tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    obj, metadata = _unwrap(path, _torch_load(path, is_zip))
+    for wrapper in ("params_ema", "params"):  # Real-ESRGAN / BasicSR upscalers
+        inner = dict.get(obj, wrapper)
+        if isinstance(inner, dict) and inner is not obj:
+            obj = inner
+            break
+    tensors = _plain_tensors(path, obj)
+    if not tensors:
+        # A webui textual-inversion .pt keeps its vectors one level down
+        # ({"string_to_param": {"*": tensor}, "name": ..., "step": ...}): "string_to_param.*".
+        for key, value in dict.items(obj):
+            if type(key) is str and isinstance(value, dict) and value is not obj:
+                inner = _plain_tensors(path, value)
+                tensors.update({f"{key}.{name}": t for name, t in inner.items()})
     return tensors, metadata
 
 

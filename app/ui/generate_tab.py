@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.network_browser import NetworkBrowser
 from app.ui.preview_panel import PreviewPanel
 from app.ui.prompt_panel import PromptPanel
 from app.ui.queue_panel import QueuePanel
@@ -30,6 +31,14 @@ class GenerateTab(QSplitter):
         self.setChildrenCollapsible(False)
 
         self.prompt_panel = PromptPanel()
+        self.networks_button = QPushButton("  LoRA && embeddings")
+        self.networks_button.setObjectName("networksButton")
+        self.networks_button.setCheckable(True)
+        self.networks_button.setToolTip("Browse your LoRAs and embeddings; a click adds one")
+        self.network_browser = NetworkBrowser()
+        self.network_browser.setVisible(False)
+        self.networks_button.toggled.connect(self.network_browser.setVisible)
+        self.network_browser.insertRequested.connect(self.prompt_panel.insert_text)
         self.settings_panel = SettingsPanel()
         self.generate_button = QPushButton(icon("sparkles"), "  Generate")
         self.generate_button.setObjectName("generateButton")
@@ -49,6 +58,8 @@ class GenerateTab(QSplitter):
         left.setContentsMargins(16, 16, 16, 16)
         left.setSpacing(14)
         left.addWidget(self.prompt_panel, 1)
+        left.addWidget(self.networks_button)
+        left.addWidget(self.network_browser, 1)
         left.addWidget(self.settings_panel)
         left.addLayout(buttons)
         scroll = QScrollArea()

@@ -168,6 +168,9 @@ class MainWindow(QMainWindow):
         self.queue_panel.cancelRequested.connect(self.worker_cancel)
         self.queue_panel.cancelAllRequested.connect(self.cancel_all)
         self.queue_panel.jobChosen.connect(self.show_job)
+        self.network_browser = tab.network_browser
+        tab.network_browser.refreshRequested.connect(self.models_worker.refresh_networks)
+        self.models_worker.networksListed.connect(tab.network_browser.set_networks)
         return tab
 
     def _connect_worker(self) -> None:
@@ -206,6 +209,7 @@ class MainWindow(QMainWindow):
         self.models_worker.refresh()
         if self.settings.model_path:
             self.worker.load_model(self.settings.model_path)
+            self.prompt_panel.set_model_dir(self.settings.model_path)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if not self._closed:
@@ -239,6 +243,7 @@ class MainWindow(QMainWindow):
         self._show_models(path)
         self.first_run.hide()
         self.worker.load_model(path)
+        self.prompt_panel.set_model_dir(path)
 
     def _show_models(self, current: str) -> None:
         recent = [p for p in self.settings.recent_models if p not in self._installed]
@@ -350,7 +355,7 @@ class MainWindow(QMainWindow):
         """Put a gallery picture's settings back into the Generate tab."""
         self.prompt_panel.set_texts(request.prompt, request.negative_prompt)
         s = self.current_settings()
-        for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height"):
+        for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height", "clip_skip"):
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
         self.tabs.setCurrentIndex(0)

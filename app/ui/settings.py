@@ -41,6 +41,7 @@ class UiSettings:
     recent_models: list[str] = field(default_factory=list)
     geometry: str = ""  # base64 of QWidget.saveGeometry()
     splitter: str = ""  # base64 of QSplitter.saveState()
+    clip_skip: int = 1
 
     def to_request(self, **changes: Any) -> GenerationRequest:
         """The txt2img request these settings describe (validated later, by the engine)."""
@@ -54,6 +55,7 @@ class UiSettings:
             width=self.width,
             height=self.height,
             batch_size=self.batch_size,
+            clip_skip=self.clip_skip,
         )
         return req.replace(**changes) if changes else req
 
@@ -87,6 +89,7 @@ def _sanitize(s: UiSettings) -> UiSettings:
     s.height = _clamp(s.height, MIN_SIZE, MAX_SIZE, d.height) // 8 * 8
     s.batch_size = _clamp(s.batch_size, 1, MAX_BATCH, d.batch_size)
     s.batch_count = _clamp(s.batch_count, 1, MAX_BATCH_COUNT, d.batch_count)
+    s.clip_skip = _clamp(s.clip_skip, 1, 12, d.clip_skip)
     s.model_path = s.model_path if isinstance(s.model_path, str) else ""
     if not isinstance(s.recent_models, list):
         s.recent_models = []

@@ -95,6 +95,13 @@ class SettingsPanel(QWidget):
         self.batch_count.setToolTip("Jobs queued one after another")
         batch_row = self._row(self.batch_size, QLabel("per job"), self.batch_count, QLabel("jobs"))
 
+        self.clip_skip = QSpinBox()
+        self.clip_skip.setObjectName("clipSkipSpin")
+        self.clip_skip.setRange(1, 12)
+        self.clip_skip.setToolTip(
+            "Clip skip, as in the webui: 1 uses CLIP's last layer, 2 the one before (SD 1.x/2.x)"
+        )
+
         form = QFormLayout(self)
         form.setContentsMargins(0, 0, 0, 0)
         form.setHorizontalSpacing(12)
@@ -108,6 +115,7 @@ class SettingsPanel(QWidget):
         form.addRow("Size", self.size_preset)
         form.addRow("", size_row)
         form.addRow("Batch", batch_row)
+        form.addRow("Clip skip", self.clip_skip)
 
         self.size_preset.currentIndexChanged.connect(self._preset_chosen)
         self.width_spin.valueChanged.connect(self._size_edited)
@@ -182,6 +190,7 @@ class SettingsPanel(QWidget):
         self._size_edited()
         self.batch_size.setValue(s.batch_size)
         self.batch_count.setValue(s.batch_count)
+        self.clip_skip.setValue(s.clip_skip)
 
     def read_into(self, s: UiSettings) -> UiSettings:
         s.sampler = self.sampler.currentText()
@@ -192,4 +201,5 @@ class SettingsPanel(QWidget):
         s.height = self.height_spin.value()
         s.batch_size = self.batch_size.value()
         s.batch_count = self.batch_count.value()
+        s.clip_skip = self.clip_skip.value()
         return s

@@ -81,6 +81,13 @@ def _warm_up() -> None:
     gc.freeze()
 
 
+def forget_stored(store: Any, job: Job) -> None:
+    """Take a job that is over off the queue file (done, failed or cancelled by the user)."""
+    if store is not None and job.store_id is not None:
+        store.remove(job.store_id)
+        job.store_id = None
+
+
 class _EngineLoop(QObject):
     """Lives in the engine thread: takes items off the queue and runs them.
 
@@ -108,9 +115,11 @@ class _EngineLoop(QObject):
         device: str | None,
         preview_min_interval: float,
         save: Callable[[Any], list[str]] | None,
+        store: Any = None,
     ) -> None:
         super().__init__()
         self._queue = queue
+        self._store = store
         self._gallery = gallery
         self._device = device
         self._preview_interval = preview_min_interval
@@ -213,6 +222,7 @@ class _EngineLoop(QObject):
         self.modelReady.emit(engine.model_name)
 
     def _run_job(self, job: Job) -> None:
+        keep = False
         try:
             if self._engine is None:
                 self.jobFailed.emit(job.id, self._engine_error)
@@ -244,6 +254,9 @@ class _EngineLoop(QObject):
                 ),
             )
         except Cancelled:
+            # Stopped because the app is closing: it stays written down for next time.
+            if self._queue.closed:
+                keep = True
             self.jobCancelled.emit(job.id)
         except EaselError as exc:
             self.jobFailed.emit(job.id, str(exc))
@@ -252,6 +265,8 @@ class _EngineLoop(QObject):
             self.jobFailed.emit(job.id, _unexpected(exc))
         finally:
             self._queue.done(job)
+            if not keep:
+                forget_stored(self._store, job)
 
     def _save(self, result: Any) -> list[str]:
         if self._save_override is not None:
@@ -294,13 +309,16 @@ class EngineWorker(QObject):
         preview_min_interval: float = PREVIEW_MIN_INTERVAL,
         save: Callable[[Any], list[str]] | None = None,
         parent: QObject | None = None,
+        store: Any = None,
     ) -> None:
         """``gallery``: an ``app.library.gallery.Gallery`` (thread-safe) or None to open one
         in the thread; ``device``: "cpu"/"cuda"/"mps" or None for the best found;
-        ``save``: replaces saving into the gallery (result -> paths)."""
+        ``save``: replaces saving into the gallery (result -> paths); ``store``: an
+        ``app.library.jobstore.JobStore`` that keeps queued jobs across restarts, or None."""
         super().__init__(parent)
         self._queue = JobQueue()
-        self._loop = _EngineLoop(self._queue, gallery, device, preview_min_interval, save)
+        self.store = store
+        self._loop = _EngineLoop(self._queue, gallery, device, preview_min_interval, save, store)
         for name in _SIGNALS:
             getattr(self._loop, name).connect(getattr(self, name))
         self._thread: QThread | None = None
@@ -326,10 +344,21 @@ class EngineWorker(QObject):
         thread.start()
 
     def submit(
-        self, request: GenerationRequest, model_path: str | None = None, tag: str = ""
+        self,
+        request: GenerationRequest,
+        model_path: str | None = None,
+        tag: str = "",
+        store_id: int | None = None,
     ) -> int:
-        """Queue a generation; returns its job id at once (the engine may still be loading)."""
-        job = Job(self._queue.new_id(), request, model_path, tag=tag)
+        """Queue a generation; returns its job id at once (the engine may still be loading).
+
+        With a store, the job is written down first (``store_id``: it already is, resumed)."""
+        job = Job(self._queue.new_id(), request, model_path, tag=tag, store_id=store_id)
+        if self.store is not None and store_id is None:
+            try:
+                job.store_id = self.store.add(request, model_path, tag)
+            except EaselError:
+                log.warning("job %d is not written down", job.id, exc_info=True)
         self.jobQueued.emit(job.id, request)
         self._queue.put(job)
         return job.id
@@ -345,13 +374,16 @@ class EngineWorker(QObject):
 
     def cancel(self, job_id: int) -> None:
         """A queued job is removed at once; a running one stops at its next step."""
+        job = self._queue.find(job_id)
         if self._queue.cancel(job_id) == "removed":
+            if job is not None:
+                forget_stored(self.store, job)
             self.jobCancelled.emit(job_id)
 
     def cancel_all(self) -> None:
-        removed, _running = self._queue.cancel_all()
-        for job_id in removed:
-            self.jobCancelled.emit(job_id)
+        for job in self._queue.cancel_all_jobs():
+            forget_stored(self.store, job)
+            self.jobCancelled.emit(job.id)
 
     def pending(self) -> list[int]:
         return self._queue.pending()

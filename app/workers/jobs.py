@@ -26,6 +26,7 @@ class Job:
     model_path: str | None = None  # None: whatever model the engine has loaded
     cancel: threading.Event = field(default_factory=threading.Event)
     tag: str = ""  # where the result goes back to ("canvas"), for the window
+    store_id: int | None = None  # its row in the JobStore, while it is written down
 
 
 @dataclass
@@ -56,7 +57,7 @@ class JobQueue:
 
     def __init__(self) -> None:
         self._items: deque[Item] = deque()
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.RLock())
         self._closed = False
         self._current: Job | None = None
         self._ids = itertools.count(1)
@@ -116,6 +117,24 @@ class JobQueue:
                 self._current.cancel.set()
                 running = self._current.id
             return removed, running
+
+    def find(self, job_id: int) -> Job | None:
+        """The queued or running job with this id."""
+        with self._cond:
+            if self._current is not None and self._current.id == job_id:
+                return self._current
+            return next((i for i in self._items if isinstance(i, Job) and i.id == job_id), None)
+
+    def cancel_all_jobs(self) -> list[Job]:
+        """``cancel_all``, returning the queued jobs it removed."""
+        with self._cond:
+            jobs = [item for item in self._items if isinstance(item, Job)]
+            self.cancel_all()
+            return jobs
+
+    def pending_jobs(self) -> list[Job]:
+        with self._cond:
+            return [item for item in self._items if isinstance(item, Job)]
 
     def pending(self) -> list[int]:
         with self._cond:

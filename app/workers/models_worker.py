@@ -26,10 +26,21 @@ class _ModelsLoop(QObject):
     downloadCancelled = Signal(str, str)
     operationDone = Signal(str)  # a sentence for the status line
     operationFailed = Signal(str)
+    networksListed = Signal(object)  # [{name, kind, family, size_bytes, path, preview, ...}]
 
     def __init__(self) -> None:
         super().__init__()
         self.cancel = threading.Event()
+
+    @Slot()
+    def refresh_networks(self) -> None:
+        try:
+            from app.models.networks import list_networks
+
+            self.networksListed.emit(list_networks())
+        except Exception as exc:  # a broken file must not take the window down
+            log.exception("listing LoRAs and embeddings failed")
+            self.operationFailed.emit(f"Could not list the LoRAs and embeddings ({exc}).")
 
     @Slot()
     def refresh(self) -> None:
@@ -134,8 +145,10 @@ class ModelsWorker(QObject):
     downloadCancelled = Signal(str, str)
     operationDone = Signal(str)
     operationFailed = Signal(str)
+    networksListed = Signal(object)
     # Requests, delivered to the loop in its thread (queued connections).
     _refresh = Signal()
+    _refresh_networks = Signal()
     _download = Signal(str)
     _import = Signal(str)
     _remove = Signal(str)
@@ -149,10 +162,11 @@ class ModelsWorker(QObject):
         self._loop.moveToThread(self._thread)
         for name in (
             "modelsListed", "downloadProgress", "downloadFinished", "downloadFailed",
-            "downloadCancelled", "operationDone", "operationFailed",
+            "downloadCancelled", "operationDone", "operationFailed", "networksListed",
         ):  # fmt: skip
             getattr(self._loop, name).connect(getattr(self, name))
         self._refresh.connect(self._loop.refresh)
+        self._refresh_networks.connect(self._loop.refresh_networks)
         self._download.connect(self._loop.download)
         self._import.connect(self._loop.import_path)
         self._remove.connect(self._loop.remove)
@@ -161,6 +175,9 @@ class ModelsWorker(QObject):
 
     def refresh(self) -> None:
         self._refresh.emit()
+
+    def refresh_networks(self) -> None:
+        self._refresh_networks.emit()
 
     def download(self, model_id: str) -> None:
         self._download.emit(model_id)

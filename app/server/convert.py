@@ -1,0 +1,225 @@
+"""Between the webui's JSON and Easel's ``GenerationRequest``: safe image decoding, sampler and
+schedule names, the ``info`` JSON, base64 PNGs. Every refusal is an ``InvalidRequest`` with
+one sentence, which the web layer turns into a 422.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import io
+import json
+import re
+from typing import Any
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app import __version__
+from app.errors import InvalidRequest
+from app.library.pngio import encode_png
+from app.request import MAX_SIZE, GenerationRequest
+from app.samplers import SAMPLER_NAMES, resolve_sampler
+from app.server.schemas import Img2ImgRequest, Txt2ImgRequest
+
+MAX_PIXELS = MAX_SIZE * MAX_SIZE
+MAX_N_ITER = 100
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+SCHEDULES = ("Automatic", "Uniform", "Karras")
+_DATA_URL = re.compile(r"^data:image/[a-z0-9.+-]+;base64,", re.IGNORECASE)
+
+
+def has_field(name: str) -> bool:
+    return any(f.name == name for f in dataclasses.fields(GenerationRequest))
+
+
+def decode_image(data: object, what: str = "image") -> Image.Image:
+    """A base64 (or data-URL) image, checked before its pixels are decoded."""
+    if not isinstance(data, str) or not data.strip():
+        raise InvalidRequest(f"The {what} is empty; send it as base64-encoded PNG or JPEG data.")
+    text = _DATA_URL.sub("", data.strip(), count=1)
+    if "://" in text[:16] or text.startswith(("/", "\\", "file:")):
+        raise InvalidRequest(
+            f"The {what} must be base64 image data; URLs and file paths are not accepted."
+        )
+    try:
+        raw = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(
+            f"The {what} is not valid base64; send the image file's bytes base64-encoded."
+        ) from None
+    try:
+        image = Image.open(io.BytesIO(raw), formats=IMAGE_FORMATS)
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise InvalidRequest(
+                f"The {what} is {width}x{height} pixels, more than the {MAX_SIZE}x{MAX_SIZE} "
+                "accepted; send a smaller image."
+            )
+        image.load()
+    except InvalidRequest:
+        raise
+    except Image.DecompressionBombError:
+        raise InvalidRequest(
+            f"The {what} has far more pixels than the {MAX_SIZE}x{MAX_SIZE} accepted; "
+            "send a smaller image."
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise InvalidRequest(
+            f"The {what} is not an image Easel can read; send a PNG, JPEG or WebP."
+        ) from None
+    return image
+
+
+def encode_image(image: Image.Image, infotext: str | None) -> str:
+    return base64.b64encode(encode_png(image, infotext)).decode("ascii")
+
+
+def refuse_path(name: str, what: str) -> str:
+    """Names of models, LoRAs and upscalers are ids from the lists, never paths or URLs."""
+    text = (name or "").strip()
+    if (
+        ".." in text
+        or text.startswith(("/", "\\", "~"))
+        or re.match(r"^[A-Za-z]:[\\/]", text)
+        or "://" in text
+    ):
+        raise InvalidRequest(
+            f"The {what} must be named by its id from the server's list; "
+            "paths and URLs are not accepted."
+        )
+    return text
+
+
+def sampler_and_schedule(sampler: str | None, schedule: str | None) -> tuple[str, str]:
+    name = (sampler or "Euler").strip()
+    spec = resolve_sampler(name, schedule or "")
+    if spec is None and resolve_sampler(name) is not None:
+        raise InvalidRequest(
+            f"Unknown schedule type {schedule!r}; choose one of: {', '.join(SCHEDULES)}."
+        )
+    if spec is None:
+        raise InvalidRequest(
+            f"Unknown sampler {name!r}; choose one of: {', '.join(SAMPLER_NAMES)}."
+        )
+    return spec.base or spec.name, spec.schedule or "Automatic"
+
+
+def _int(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def base_request(body: Txt2ImgRequest, mode: str = "txt2img") -> GenerationRequest:
+    n_iter = _int(body.n_iter, 1)
+    if not 1 <= n_iter <= MAX_N_ITER:
+        raise InvalidRequest(f"n_iter must be between 1 and {MAX_N_ITER}; got {n_iter}.")
+    changes: dict[str, Any] = {}
+    clip = (body.override_settings or {}).get("CLIP_stop_at_last_layers")
+    if clip is not None and has_field("clip_skip"):
+        if not isinstance(clip, int) or isinstance(clip, bool):
+            raise InvalidRequest("CLIP_stop_at_last_layers must be a whole number.")
+        changes["clip_skip"] = clip
+    sampler, schedule = sampler_and_schedule(
+        body.sampler_name or body.sampler_index, body.scheduler
+    )
+    return GenerationRequest(
+        prompt=body.prompt or "",
+        negative_prompt=body.negative_prompt or "",
+        mode=mode,  # type: ignore[arg-type]
+        sampler=sampler,
+        schedule=schedule,
+        steps=_int(body.steps, 50),
+        cfg_scale=7.0 if body.cfg_scale is None else float(body.cfg_scale),
+        seed=_int(body.seed, -1),
+        width=_int(body.width, 512),
+        height=_int(body.height, 512),
+        batch_size=_int(body.batch_size, 1),
+        **changes,
+    )
+
+
+def img2img_request(body: Img2ImgRequest) -> tuple[GenerationRequest, Any]:
+    """The request, and a ``finish(image) -> image`` for "only masked" inpainting (or None)."""
+    from app.server.masked import only_masked
+
+    if not body.init_images:
+        raise InvalidRequest("img2img needs init_images: a list with one base64 image.")
+    init = decode_image(body.init_images[0], "init image").convert("RGB")
+    base = base_request(body, "inpaint" if body.mask else "img2img")
+    size = (base.width, base.height)
+    resize_mode = _int(body.resize_mode, 0)
+    if resize_mode not in (0, 1):
+        raise InvalidRequest(
+            f"resize_mode {resize_mode} is not supported; use 0 (just resize) "
+            "or 1 (crop and resize)."
+        )
+    if resize_mode == 1:
+        init = ImageOps.fit(init, size, Image.Resampling.LANCZOS)
+    strength = 0.75 if body.denoising_strength is None else float(body.denoising_strength)
+    if not body.mask:
+        return base.replace(init_image=init, strength=strength), None
+    mask = decode_image(body.mask, "mask").convert("L")
+    if body.inpainting_mask_invert:
+        mask = ImageOps.invert(mask)
+    if resize_mode == 1:
+        mask = ImageOps.fit(mask, size, Image.Resampling.NEAREST)
+    elif mask.size != init.size:
+        mask = mask.resize(init.size, Image.Resampling.NEAREST)
+    blur = body.mask_blur
+    if blur is None:
+        blur = max(_int(body.mask_blur_x, 4), _int(body.mask_blur_y, 4))
+    req = base.replace(init_image=init, mask=mask, strength=strength, mask_blur=blur)
+    if body.inpaint_full_res:
+        return only_masked(req, _int(body.inpaint_full_res_padding, 0))
+    return req, None
+
+
+def info_json(
+    request: GenerationRequest,
+    results: list[Any],
+    first_seed: int,
+    model_name: str,
+    model_hash: str,
+    interrupted: bool = False,
+) -> str:
+    """The webui's ``Processed.js()`` fields, as a JSON string."""
+    seeds = [s for r in results for s in r.seeds]
+    infotexts = [t for r in results for t in r.infotexts]
+    prompts = [request.prompt] * len(seeds)
+    negatives = [request.negative_prompt] * len(seeds)
+    info: dict[str, Any] = {
+        "prompt": request.prompt,
+        "all_prompts": prompts,
+        "negative_prompt": request.negative_prompt,
+        "all_negative_prompts": negatives,
+        "seed": seeds[0] if seeds else first_seed,
+        "all_seeds": seeds,
+        "subseed": -1,
+        "all_subseeds": [-1] * len(seeds),
+        "subseed_strength": 0,
+        "width": results[0].images[0].width if results else request.width,
+        "height": results[0].images[0].height if results else request.height,
+        "sampler_name": request.sampler,
+        "cfg_scale": request.cfg_scale,
+        "steps": request.steps,
+        "batch_size": request.batch_size,
+        "restore_faces": False,
+        "face_restoration_model": None,
+        "sd_model_name": model_name,
+        "sd_model_hash": model_hash or None,
+        "sd_vae_name": None,
+        "sd_vae_hash": None,
+        "seed_resize_from_w": -1,
+        "seed_resize_from_h": -1,
+        "denoising_strength": request.strength if request.mode != "txt2img" else None,
+        "extra_generation_params": {},
+        "index_of_first_image": 0,
+        "infotexts": infotexts,
+        "styles": [],
+        "job_timestamp": "",
+        "clip_skip": getattr(request, "clip_skip", 1) or 1,
+        "is_using_inpainting_conditioning": request.mode == "inpaint",
+        "version": f"Easel {__version__}",
+        "interrupted": interrupted,
+    }
+    return json.dumps(info)
