@@ -111,9 +111,14 @@ class EngineReplica:
     """One engine on one GPU (or CPU), running the existing ``EngineRunner``."""
 
     def __init__(self, model: ModelChoice | None, device: str = "auto", gallery: bool = True):
+        import torch
+
         from app.engine.device import detect_device
         from app.engine.engine import Engine
 
+        cpus = int(ray.get_runtime_context().get_assigned_resources().get("CPU", 0))
+        if cpus >= 1:  # the cores Ray gave this replica, no more (replicas share a machine)
+            torch.set_num_threads(cpus)
         engine = Engine(detect_device(None if device == "auto" else device))
         if model is not None:
             engine.load(model.path, name=model.name, model_hash=model.hash)
