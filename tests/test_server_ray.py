@@ -90,11 +90,6 @@ def _body(i: int, steps: int = 3) -> dict[str, Any]:
     return {"prompt": f"cluster {i}", "steps": steps, "width": 64, "height": 64, "seed": 100 + i}
 
 
-@pytest.mark.xfail(
-    reason="known open bug: a replica's image differs from the single engine's since the "
-    "device policy (bf16 on AVX-512 BF16 CPUs) landed; see the stop's closing note",
-    strict=False,
-)
 def test_eight_at_once_are_all_answered_by_both_replicas_and_equal_the_engine(
     url: str, model_path: Path
 ) -> None:
