@@ -72,11 +72,11 @@ def webui_schedule(name: str) -> str:
     return key.replace("_", " ").title()
 
 
-def _text(value: object) -> str:
+def text_of(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _load(text: str) -> dict | None:
+def load_json(text: str) -> dict | None:
     try:
         data = json.loads(text)
     except (TypeError, ValueError):
@@ -84,16 +84,16 @@ def _load(text: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _infotext(prompt: str, negative: str, fields: dict[str, object]) -> str | None:
+def infotext_of(prompt: str, negative: str, fields: dict[str, object]) -> str | None:
     params = {k: str(v) for k, v in fields.items() if v not in (None, "")}
     if not prompt and not negative and len(params) < 2:
         return None
     return format_infotext(InfoText(prompt, negative, params))
 
 
-def _model(value: object) -> str:
-    name = _text(value).replace("\\", "/").rsplit("/", 1)[-1]
-    for ext in (".safetensors", ".ckpt", ".pt", ".bin"):
+def model_name(value: object) -> str:
+    name = text_of(value).replace("\\", "/").rsplit("/", 1)[-1]
+    for ext in (".safetensors", ".ckpt", ".pt", ".bin", ".gguf"):
         name = name.removesuffix(ext)
     return name
 
@@ -105,26 +105,26 @@ def _size(size: tuple[int, int] | None) -> str:
 def from_fooocus(text: str) -> str | None:
     """Fooocus' JSON `parameters`, with its older "Guidance Scale" keys or its newer
     lowercase ones ("prompt", "steps", "guidance_scale", "base_model", ...)."""
-    raw = _load(text)
+    raw = load_json(text)
     if raw is None:
         return None
     data = {str(k).strip().lower().replace(" ", "_"): v for k, v in raw.items()}
     if "prompt" not in data:
         return None
     resolution = re.findall(r"\d+", str(data.get("resolution", "")))
-    scheduler = _text(data.get("scheduler"))
-    return _infotext(
-        _text(data.get("prompt")),
-        _text(data.get("negative_prompt")),
+    scheduler = text_of(data.get("scheduler"))
+    return infotext_of(
+        text_of(data.get("prompt")),
+        text_of(data.get("negative_prompt")),
         {
             "Steps": data.get("steps"),
-            "Sampler": webui_sampler(_text(data.get("sampler"))),
+            "Sampler": webui_sampler(text_of(data.get("sampler"))),
             "Schedule type": webui_schedule(scheduler) if scheduler else None,
             "CFG scale": data.get("guidance_scale", data.get("cfg_scale")),
             "Seed": data.get("seed"),
             "Size": "x".join(resolution[:2]) if len(resolution) >= 2 else "",
-            "Model": _model(data.get("base_model")),
-            "Version": _text(data.get("version")) or "Fooocus",
+            "Model": model_name(data.get("base_model")),
+            "Version": text_of(data.get("version")) or "Fooocus",
         },
     )
 
@@ -132,13 +132,13 @@ def from_fooocus(text: str) -> str | None:
 def from_novelai(texts: dict[str, str], size: tuple[int, int] | None) -> str | None:
     """NovelAI's `Comment` JSON and `Description` prompt, read as the webui reads them
     (modules/images.py read_info_from_image: Clip skip 2, ENSD 31337)."""
-    data = _load(texts.get("Comment", ""))
+    data = load_json(texts.get("Comment", ""))
     if data is None:
         return None
-    prompt = _text(texts.get("Description")) or _text(data.get("prompt"))
+    prompt = text_of(texts.get("Description")) or text_of(data.get("prompt"))
     fields: dict[str, object] = {
         "Steps": data.get("steps"),
-        "Sampler": webui_sampler(_text(data.get("sampler"))) or "Euler a",
+        "Sampler": webui_sampler(text_of(data.get("sampler"))) or "Euler a",
         "CFG scale": data.get("scale"),
         "Seed": data.get("seed"),
         "Size": _size(size)
@@ -147,7 +147,7 @@ def from_novelai(texts: dict[str, str], size: tuple[int, int] | None) -> str | N
         "ENSD": 31337,
     }
     fields["Version"] = "NovelAI"
-    return _infotext(prompt, _text(data.get("uc")), fields)
+    return infotext_of(prompt, text_of(data.get("uc")), fields)
 
 
 _DREAM_FLAGS = {
@@ -203,32 +203,32 @@ def from_invoke_dream(text: str, size: tuple[int, int] | None) -> str | None:
     fields["Size"] = f"{width}x{height}" if width and height else _size(size)
     fields["Version"] = "InvokeAI"
     positive, negative = _split_negative(" ".join(prompt_words))
-    return _infotext(positive, negative, {"Steps": fields.pop("Steps", None), **fields})
+    return infotext_of(positive, negative, {"Steps": fields.pop("Steps", None), **fields})
 
 
 def from_invoke_sd_metadata(text: str, size: tuple[int, int] | None) -> str | None:
     """Legacy InvokeAI's `sd-metadata` JSON (2.x): settings under "image"."""
-    data = _load(text)
+    data = load_json(text)
     if data is None or not isinstance(data.get("image"), dict):
         return None
     image = data["image"]
     prompt = image.get("prompt")
     if isinstance(prompt, list):
-        prompt = " ".join(_text(p.get("prompt")) for p in prompt if isinstance(p, dict))
-    positive, negative = _split_negative(_text(prompt))
+        prompt = " ".join(text_of(p.get("prompt")) for p in prompt if isinstance(p, dict))
+    positive, negative = _split_negative(text_of(prompt))
     width, height = image.get("width"), image.get("height")
     fields: dict[str, object] = {
         "Steps": image.get("steps"),
-        "Sampler": webui_sampler(_text(image.get("sampler"))),
+        "Sampler": webui_sampler(text_of(image.get("sampler"))),
         "CFG scale": image.get("cfg_scale"),
         "Seed": image.get("seed"),
         "Size": f"{width}x{height}" if width and height else _size(size),
-        "Model": _model(data.get("model_weights")),
+        "Model": model_name(data.get("model_weights")),
     }
     if image.get("type") == "img2img" and image.get("strength") is not None:
         fields["Denoising strength"] = image.get("strength")
-    fields["Version"] = f"InvokeAI {_text(data.get('app_version'))}".strip()
-    return _infotext(positive, negative, fields)
+    fields["Version"] = f"InvokeAI {text_of(data.get('app_version'))}".strip()
+    return infotext_of(positive, negative, fields)
 
 
 def convert(texts: dict[str, str], size: tuple[int, int] | None) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import io
-import json
 import os
 import re
 import struct
@@ -24,7 +23,6 @@ from PIL import Image, PngImagePlugin
 
 from app.errors import LibraryError
 from app.library import foreign
-from app.library.infotext import InfoText, format_infotext
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PARAMETERS_KEY = "parameters"
@@ -268,7 +266,7 @@ def parameters_from_texts(texts: dict[str, str], size: tuple[int, int] | None = 
     """
     params = texts.get(PARAMETERS_KEY)
     if params and texts.get("fooocus_scheme") == "fooocus":
-        return _from_fooocus(params) or foreign.from_fooocus(params) or params
+        return foreign.from_fooocus(params) or params
     converted = foreign.convert(texts, size)
     if converted is not None:
         return converted
@@ -296,22 +294,6 @@ def read_parameters(path: Path) -> str | None:
 
 # --- Other apps' metadata, converted best effort --------------------------------------------
 
-_COMFY_SAMPLERS = {
-    "euler": "Euler",
-    "euler_ancestral": "Euler a",
-    "heun": "Heun",
-    "dpm_2": "DPM2",
-    "dpm_2_ancestral": "DPM2 a",
-    "lms": "LMS",
-    "dpmpp_2m": "DPM++ 2M",
-    "dpmpp_2m_sde": "DPM++ 2M SDE",
-    "dpmpp_sde": "DPM++ SDE",
-    "dpmpp_2s_ancestral": "DPM++ 2S a",
-    "dpmpp_3m_sde": "DPM++ 3M SDE",
-    "ddim": "DDIM",
-    "uni_pc": "UniPC",
-    "lcm": "LCM",
-}
 _INVOKE_SAMPLERS = {
     "euler": "Euler",
     "euler_a": "Euler a",
@@ -330,24 +312,6 @@ _INVOKE_SAMPLERS = {
 }
 
 
-def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _infotext(prompt: str, negative: str, fields: dict[str, object]) -> str | None:
-    params = {k: str(v) for k, v in fields.items() if v not in (None, "")}
-    if not prompt and not negative and len(params) < 2:
-        return None
-    return format_infotext(InfoText(prompt, negative, params))
-
-
-def _model_name(value: object) -> str:
-    name = _text(value).replace("\\", "/").rsplit("/", 1)[-1]
-    for ext in (".safetensors", ".ckpt", ".pt", ".bin", ".gguf"):
-        name = name.removesuffix(ext)
-    return name
-
-
 def _size(width: object, height: object, fallback: tuple[int, int] | None) -> str:
     if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
         return f"{width}x{height}"
@@ -356,28 +320,20 @@ def _size(width: object, height: object, fallback: tuple[int, int] | None) -> st
     return ""
 
 
-def _load_json(text: str) -> dict | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _from_invokeai(text: str, size: tuple[int, int] | None = None) -> str | None:
-    data = _load_json(text)
+    data = foreign.load_json(text)
     if data is None:
         return None
-    scheduler = _text(data.get("scheduler"))
+    scheduler = foreign.text_of(data.get("scheduler"))
     karras = scheduler.endswith("_k")
     base = scheduler.removesuffix("_k")
     model = data.get("model")
     if isinstance(model, dict):
         model = model.get("name") or model.get("model_name")
-    version = _text(data.get("app_version"))
-    return _infotext(
-        _text(data.get("positive_prompt")),
-        _text(data.get("negative_prompt")),
+    version = foreign.text_of(data.get("app_version"))
+    return foreign.infotext_of(
+        foreign.text_of(data.get("positive_prompt")),
+        foreign.text_of(data.get("negative_prompt")),
         {
             "Steps": data.get("steps"),
             "Sampler": _INVOKE_SAMPLERS.get(base, scheduler),
@@ -385,7 +341,7 @@ def _from_invokeai(text: str, size: tuple[int, int] | None = None) -> str | None
             "CFG scale": data.get("cfg_scale"),
             "Seed": data.get("seed"),
             "Size": _size(data.get("width"), data.get("height"), size),
-            "Model": _model_name(model),
+            "Model": foreign.model_name(model),
             "Version": f"InvokeAI {version}".strip(),
         },
     )
@@ -398,7 +354,7 @@ def _comfy_schedule(name: str) -> str | None:
 
 
 def _from_comfyui(text: str, size: tuple[int, int] | None = None) -> str | None:
-    graph = _load_json(text)
+    graph = foreign.load_json(text)
     if graph is None:
         return None
     nodes = {str(k): v for k, v in graph.items() if isinstance(v, dict)}
@@ -445,7 +401,7 @@ def _from_comfyui(text: str, size: tuple[int, int] | None = None) -> str | None:
             return ""
         for key in ("ckpt_name", "unet_name", "model_name"):
             if isinstance(node_inputs.get(key), str):
-                return _model_name(node_inputs[key])
+                return foreign.model_name(node_inputs[key])
         return checkpoint(node_inputs.get("model"), depth + 1)
 
     def order(item: tuple[str, dict]) -> tuple[int, str]:
@@ -460,17 +416,19 @@ def _from_comfyui(text: str, size: tuple[int, int] | None = None) -> str | None:
         return None
     ks = inputs(samplers[0])
     latent = inputs(node_of(ks.get("latent_image")))
-    sampler_name = _text(literal(ks.get("sampler_name"), ("sampler_name", "value")))
+    sampler_name = foreign.text_of(literal(ks.get("sampler_name"), ("sampler_name", "value")))
     denoise = literal(ks.get("denoise"), ("denoise", "value", "float"))
     img2img = "VAEEncode" in str(node_of(ks.get("latent_image")).get("class_type", ""))
     strength = denoise if isinstance(denoise, int | float) and (img2img or denoise < 1) else None
-    return _infotext(
+    return foreign.infotext_of(
         prompt_text(ks.get("positive")),
         prompt_text(ks.get("negative")),
         {
             "Steps": literal(ks.get("steps"), ("steps", "value", "int")),
-            "Sampler": _COMFY_SAMPLERS.get(sampler_name) or foreign.webui_sampler(sampler_name),
-            "Schedule type": _comfy_schedule(_text(literal(ks.get("scheduler"), ("value",)))),
+            "Sampler": foreign.webui_sampler(sampler_name),
+            "Schedule type": _comfy_schedule(
+                foreign.text_of(literal(ks.get("scheduler"), ("value",)))
+            ),
             "CFG scale": literal(ks.get("cfg"), ("cfg", "value", "float")),
             "Seed": literal(
                 ks.get("seed", ks.get("noise_seed")), ("seed", "noise_seed", "value", "int")
@@ -479,27 +437,5 @@ def _from_comfyui(text: str, size: tuple[int, int] | None = None) -> str | None:
             "Model": checkpoint(ks.get("model")),
             "Denoising strength": strength,
             "Version": "ComfyUI",
-        },
-    )
-
-
-def _from_fooocus(text: str) -> str | None:
-    data = _load_json(text)
-    if data is None:
-        return None
-    sampler = _text(data.get("Sampler")).removesuffix("_gpu")
-    resolution = re.findall(r"\d+", _text(data.get("Resolution")))
-    return _infotext(
-        _text(data.get("Prompt")),
-        _text(data.get("Negative Prompt")),
-        {
-            "Steps": data.get("Steps"),
-            "Sampler": _COMFY_SAMPLERS.get(sampler, sampler),
-            "Schedule type": _comfy_schedule(_text(data.get("Scheduler"))),
-            "CFG scale": data.get("Guidance Scale"),
-            "Seed": data.get("Seed"),
-            "Size": "x".join(resolution[:2]) if len(resolution) >= 2 else "",
-            "Model": _model_name(data.get("Base Model")),
-            "Version": _text(data.get("Version")) or "Fooocus",
         },
     )

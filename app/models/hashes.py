@@ -7,36 +7,9 @@ every job.
 
 from __future__ import annotations
 
-import json
-import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
-from app.library.paths import data_dir
-
-_LOCK = threading.Lock()
-
-
-def _cached_digest(path: str | Path, tag: str, compute: Callable[[Path], str]) -> str:
-    p = Path(path)
-    st = p.stat()
-    key = f"{tag}|{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    cache_path = data_dir() / "model-hashes.json"
-    with _LOCK:
-        try:
-            cache = json.loads(cache_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            cache = {}
-        if key in cache:
-            return str(cache[key])
-    digest = compute(p)
-    with _LOCK:
-        cache[key] = digest
-        tmp = cache_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(cache), encoding="utf-8")
-        os.replace(tmp, cache_path)
-    return digest
+from app.models.store import cached_digest
 
 
 def network_hash(path: str | Path, metadata: dict[str, str] | None = None) -> str:
@@ -49,8 +22,8 @@ def network_hash(path: str | Path, metadata: dict[str, str] | None = None) -> st
     if stated:
         return stated[:12]
     if Path(path).suffix.lower() == ".safetensors":
-        return _cached_digest(path, "addnet", lambda p: addnet_sha256(p))[:12]
-    return _cached_digest(path, "sha256", lambda p: file_sha256(p))[:12]
+        return cached_digest(path, "addnet", lambda p: addnet_sha256(p))[:12]
+    return cached_digest(path, "sha256", lambda p: file_sha256(p))[:12]
 
 
 def embedding_hash(path: str | Path) -> str:
@@ -58,4 +31,4 @@ def embedding_hash(path: str | Path) -> str:
     digits of the file's SHA-256 (modules/textual_inversion: ``hashes.sha256``)."""
     from app.models.safeload import file_sha256
 
-    return _cached_digest(path, "sha256", lambda p: file_sha256(p))[:12]
+    return cached_digest(path, "sha256", lambda p: file_sha256(p))[:12]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -61,14 +62,13 @@ def _folder_size(path: Path) -> int:
     return total
 
 
-def model_hash(path: str | Path) -> str:
-    """A1111's "Model hash" (first 10 hex digits of the file's SHA-256), cached by size+mtime
-    so a 2-7 GB checkpoint is hashed once, not at every load."""
-    from app.models.safeload import file_sha256
-
+def cached_digest(path: str | Path, tag: str, compute: Callable[[Path], str]) -> str:
+    """``compute(path)``, remembered in ``model-hashes.json`` by path, size and mtime (and
+    ``tag``, one per kind of digest), so a multi-GB file is hashed once, not at every use."""
     p = Path(path)
     st = p.stat()
     key = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    key = f"{tag}|{key}" if tag else key  # "Model hash" entries predate tags: keep their keys
     cache_path = data_dir() / "model-hashes.json"
     with _LOCK:
         try:
@@ -77,10 +77,18 @@ def model_hash(path: str | Path) -> str:
             cache = {}
         if key in cache:
             return str(cache[key])
-    digest = file_sha256(p)[:10]
+    digest = compute(p)
     with _LOCK:
         cache[key] = digest
         tmp = cache_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(cache), encoding="utf-8")
         os.replace(tmp, cache_path)
     return digest
+
+
+def model_hash(path: str | Path) -> str:
+    """A1111's "Model hash" (first 10 hex digits of the file's SHA-256), cached by size+mtime
+    so a 2-7 GB checkpoint is hashed once, not at every load."""
+    from app.models.safeload import file_sha256
+
+    return cached_digest(path, "", lambda p: file_sha256(p)[:10])

@@ -31,7 +31,7 @@ import ray
 from ray import serve
 
 from app.errors import Cancelled
-from app.server.runner import EngineRunner, JobOutcome, ModelChoice, RunState
+from app.server.runner import EngineRunner, JobOutcome, ModelChoice, RunState, settle
 
 if TYPE_CHECKING:
     from app.engine.engine import Progress
@@ -191,13 +191,13 @@ class ClusterRunner:
                 result = await response
             except ray.exceptions.RayTaskError as exc:  # the replica's own error, unwrapped
                 cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-                _settle(future, exc=cause)
+                settle(future, exc=cause)
             except asyncio.CancelledError:
-                _settle(future, exc=Cancelled("The client went away; the job was dropped."))
+                settle(future, exc=Cancelled("The client went away; the job was dropped."))
             except Exception as exc:  # noqa: BLE001 - handed to the waiting request
-                _settle(future, exc=exc)
+                settle(future, exc=exc)
             else:
-                _settle(future, result=result)
+                settle(future, result=result)
             finally:
                 if on_done is not None:
                     on_done()
@@ -319,12 +319,3 @@ def run_cluster(args: argparse.Namespace, settings: ServerSettings) -> int:
         serve.shutdown()
         ray.shutdown()
     return 0
-
-
-def _settle(future: Future, result: Any = None, exc: BaseException | None = None) -> None:
-    if future.done():
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)

@@ -143,7 +143,7 @@ class EngineRunner:
         """The client went away: drop the job if queued, stop it within a step if running."""
         if self.queue.cancel(job.id) == "removed":
             self.outcomes[job.id] = "dropped"
-            _resolve(job.future, exc=Cancelled("The client went away; the job was dropped."))
+            settle(job.future, exc=Cancelled("The client went away; the job was dropped."))
         job.step_cancel.set()
 
     def interrupt(self) -> None:
@@ -202,10 +202,10 @@ class EngineRunner:
         try:
             self._ensure_model(cmd.model)
         except Exception as exc:  # noqa: BLE001 - handed to the waiting request
-            _resolve(cmd.future, exc=exc)
+            settle(cmd.future, exc=exc)
             return
         self.current_model = cmd.model
-        _resolve(cmd.future, result=cmd.model)
+        settle(cmd.future, result=cmd.model)
 
     def _ensure_model(self, model: ModelChoice) -> None:
         if self.engine.loaded and str(self.engine.model_path or "") == model.path:
@@ -216,7 +216,7 @@ class EngineRunner:
         self.run_order.append(job.id)
         if job.cancel.is_set():
             self.outcomes[job.id] = "dropped"
-            _resolve(job.future, exc=Cancelled())
+            settle(job.future, exc=Cancelled())
             return
         try:
             if job.model is not None:
@@ -226,10 +226,10 @@ class EngineRunner:
             self.outcomes[job.id] = "failed"
             if not isinstance(exc, EaselError):
                 log.exception("job %d failed", job.id)
-            _resolve(job.future, exc=exc)
+            settle(job.future, exc=exc)
         else:
             self.outcomes[job.id] = "interrupted" if outcome.interrupted else "done"
-            _resolve(job.future, result=outcome)
+            settle(job.future, result=outcome)
         finally:
             with self._cond:
                 self._state = RunState()
@@ -301,7 +301,8 @@ class _Recent(OrderedDict):
             self.popitem(last=False)
 
 
-def _resolve(future: Future, result: Any = None, exc: BaseException | None = None) -> None:
+def settle(future: Future, result: Any = None, exc: BaseException | None = None) -> None:
+    """Answer a waiting request once; a later answer (the client already left) is dropped."""
     if future.done():
         return
     if exc is not None:
