@@ -16,7 +16,7 @@ from typing import Any
 
 from app.library import paths
 from app.request import MAX_BATCH, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE, GenerationRequest
-from app.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
+from app.samplers import DEFAULT_SAMPLER, SAMPLERS
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _sanitize(s: UiSettings) -> UiSettings:
     d = UiSettings()
     s.prompt = s.prompt if isinstance(s.prompt, str) else d.prompt
     s.negative_prompt = s.negative_prompt if isinstance(s.negative_prompt, str) else ""
-    s.sampler = s.sampler if s.sampler in SAMPLER_NAMES else d.sampler
+    s.sampler = s.sampler if s.sampler in SAMPLERS else d.sampler
     s.steps = _clamp(s.steps, 1, MAX_STEPS, d.steps)
     s.cfg_scale = _clamp(s.cfg_scale, 0.0, 30.0, d.cfg_scale)
     s.seed = _clamp(s.seed, -1, MAX_SEED, d.seed)

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.request import MAX_BATCH, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE
-from app.samplers import SAMPLER_NAMES
+from app.samplers import SAMPLERS
 from app.ui.resources import icon
 from app.ui.settings import MAX_BATCH_COUNT, UiSettings
 
@@ -57,7 +57,7 @@ class SettingsPanel(QWidget):
         super().__init__(parent)
         self.sampler = QComboBox()
         self.sampler.setObjectName("samplerCombo")
-        self.sampler.addItems(SAMPLER_NAMES)
+        self.sampler.addItems(list(SAMPLERS))  # offered names, then the older "... Karras" ones
 
         self.steps = QSpinBox()
         self.steps.setRange(1, MAX_STEPS)
