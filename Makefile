@@ -20,6 +20,7 @@ lint: setup
 	$(PY) -m ruff format --check app tests bench scripts packaging docs
 	$(VENV)/bin/lint-imports
 	$(PY) -m mypy
+	$(VENV)/bin/zizmor --offline .github/workflows
 
 bench: setup
 	$(PY) bench/engine_overhead.py
