@@ -171,6 +171,8 @@ class MainWindow(QMainWindow):
         self.network_browser = tab.network_browser
         tab.network_browser.refreshRequested.connect(self.models_worker.refresh_networks)
         self.models_worker.networksListed.connect(tab.network_browser.set_networks)
+        self.control_panel = tab.control_panel
+        self.models_worker.modelsListed.connect(tab.control_panel.set_models)
         return tab
 
     def _connect_worker(self) -> None:
@@ -287,7 +289,7 @@ class MainWindow(QMainWindow):
         ids = []
         for i in range(s.batch_count):
             seed = s.seed if s.seed < 0 else (s.seed + i * s.batch_size) % (MAX_SEED + 1)
-            job = self.submit(s.to_request(seed=seed))
+            job = self.submit(s.to_request(seed=seed, controlnets=self.control_panel.units()))
             if job is None:
                 break
             ids.append(job)
@@ -358,6 +360,7 @@ class MainWindow(QMainWindow):
         for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height", "clip_skip"):
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
+        self.control_panel.apply_units(tuple(request.controlnets))
         self.tabs.setCurrentIndex(0)
 
     def send_to_canvas(self, path: str) -> None:
