@@ -207,12 +207,23 @@ RAISING_PICKLES: dict[str, bytes] = {
 }
 
 
-def _deep_tuple_key(depth: int) -> bytes:
-    # {((((...)))): 0}: hashing the key recurses once per level of nesting.
+def deep_tuple_key(depth: int) -> bytes:
+    """{((((...)))): 0}: hashing the key recurses in C once per level of nesting."""
     return b"\x80\x02}" + b")" + b"\x85" * depth + b"K\x00s."
 
 
-RAISING_PICKLES["RecursionError"] = _deep_tuple_key(100_000)
+def doubling_tuple_key(levels: int) -> bytes:
+    """{t: 0} where t = (t', t') ``levels`` times over (DUP + TUPLE2): a few bytes whose hash
+    visits 2**levels tuples."""
+    return b"\x80\x02}" + b")" + b"2\x86" * levels + b"K\x00s."
+
+
+def long_pickle(ops: int) -> bytes:
+    """Millions of trivial opcodes (push None, pop it) before a tiny result."""
+    return b"\x80\x02" + b"N0" * (ops // 2) + b"}."
+
+
+RAISING_PICKLES["RecursionError"] = deep_tuple_key(100_000)
 
 
 # --- safetensors headers ------------------------------------------------------------------
@@ -263,6 +274,19 @@ def huge_header(path: Path, mb: int = 101) -> Path:
     tensors = {f"t{i}": _tensor("U8", [1], i, i + 1) for i in range(count)}
     raw = json.dumps(tensors).encode()
     raw = raw[:-1] + b', "__metadata__": {"pad": "' + b"x" * (mb * 1_000_000 - len(raw)) + b'"}}'
+    with path.open("wb") as f:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        f.write(bytes(count))
+    return path
+
+
+def many_tensors(path: Path, count: int) -> Path:
+    """A valid safetensors file listing ``count`` one-byte tensors (~70 bytes of header each)."""
+    parts = [
+        f'"t{i}":{{"dtype":"U8","shape":[1],"data_offsets":[{i},{i + 1}]}}' for i in range(count)
+    ]
+    raw = ("{" + ",".join(parts) + "}").encode()
     with path.open("wb") as f:
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)

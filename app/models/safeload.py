@@ -221,10 +221,10 @@ def _unsafe(path: Path, name: str | None) -> UnsafeModelFile:
     if name and "." in name:
         module, _, attr = name.rpartition(".")
         name = f"{_FRIENDLY_MODULES.get(module, module)}.{attr}"
-    what = f" (it references {name})" if name else ""
+    what = f"calls {name}" if name else "runs code"
     return UnsafeModelFile(
-        f"{path.name} contains code that would run when loaded{what}; Easel refused to open it. "
-        "Get a .safetensors version of this model."
+        f"{path.name} {what} when it is loaded, so it is unsafe and Easel refused to open it; "
+        "get a .safetensors version of this model."
     )
 
 
@@ -374,6 +374,8 @@ def load_pickle_state_dict(
             if type(key) is str and isinstance(value, dict) and value is not obj:
                 inner = _plain_tensors(path, value)
                 tensors.update({f"{key}.{name}": t for name, t in inner.items()})
+    if not tensors:
+        raise ModelLoadError(f"{path.name} holds no model weights; check that it is a model file.")
     return tensors, metadata
 
 
