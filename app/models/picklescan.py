@@ -23,8 +23,9 @@ from typing import Any
 # Lightning's optimizer states and hyper-parameters add a few levels. 200 is far beyond both and
 # far below where CPython's recursive hash and compare run out of stack.
 MAX_DEPTH = 200
-# ~30 opcodes per tensor: 2 million is ~65,000 tensors (SDXL with EMA has ~5,000).
-MAX_OPS = 2_000_000
+# ~30 opcodes per tensor: a million is ~33,000 tensors (SDXL with EMA has ~5,000); decoding
+# them takes ~3 s here, the allow-list loader ~1 s more.
+MAX_OPS = 1_000_000
 # Objects counted as often as they are referenced (the memo lets a pickle reuse them).
 MAX_EXPANDED = 50_000_000
 
