@@ -111,6 +111,28 @@ def test_any_zip_damage_is_corrupt(tmp_path: Path) -> None:
             inspect_checkpoint(path)
 
 
+def test_flipped_byte_in_the_weights_is_corrupt_at_import(tmp_path: Path) -> None:
+    # torch reads tensor records without their CRC: inspecting passes, importing must not.
+    path = tmp_path / "flipped-weights.ckpt"
+    torch.save({"state_dict": {**_sd_state(), "w": torch.arange(64.0)}}, path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if i.file_size == 256)  # the 64 floats of "w"
+        local = data[info.header_offset : info.header_offset + 30]
+        name_len, extra_len = (
+            int.from_bytes(local[26:28], "little"),
+            int.from_bytes(local[28:30], "little"),
+        )
+        start = info.header_offset + 30 + name_len + extra_len
+    assert bytes(data[start : start + 8]) == torch.arange(2.0).numpy().tobytes()
+    data[start + 8] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert inspect_checkpoint(path).family == "sd1"
+    with pytest.raises(ModelLoadError, match=r"is broken or corrupt \(its archive is damaged"):
+        models.import_path(path)
+    assert not list(models.models_dir().rglob("*.safetensors"))
+
+
 class _RunsCommand:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
@@ -308,7 +330,9 @@ def test_header_over_100_mb_and_header_of_a_million_tensors(tmp_path: Path) -> N
 # --- one bad file in a library folder -----------------------------------------------------
 
 
-def test_a_hostile_file_in_a_library_breaks_no_other_model(tmp_path: Path) -> None:
+def test_a_hostile_file_in_a_library_breaks_no_other_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     library = tmp_path / "models" / "Stable-diffusion"
     library.mkdir(parents=True)
     save_file(_sd_state(), str(library / "good.safetensors"))
@@ -322,6 +346,14 @@ def test_a_hostile_file_in_a_library_breaks_no_other_model(tmp_path: Path) -> No
         assert listed[bad].problem.startswith(f"{bad}.") and not listed[bad].usable
     models.set_default(listed["good"].id)
     assert models.default_model() is not None
+
+    from app.__main__ import main
+
+    assert main(["models", "list", "--installed"]) == 0
+    out = capsys.readouterr().out
+    for bad in ("deep", "bomb", "gap"):
+        assert any(f"unusable: {bad}." in line for line in out.splitlines()), out
+    assert any(line.startswith("* file:") and "installed" in line for line in out.splitlines())
 
 
 # --- memory and time: the worst cases in a process held to 1 GiB and 10 s -----------------
