@@ -292,3 +292,14 @@ def many_tensors(path: Path, count: int) -> Path:
         f.write(raw)
         f.write(bytes(count))
     return path
+
+
+def legacy_huge_storage(path: Path) -> Path:
+    """A legacy-format (pre-zip) torch file whose one storage claims 2**38 floats (1 TB): the
+    loader allocates a storage of the size the pickle states before reading its bytes."""
+    torch.save({"w": torch.zeros(2)}, path, _use_new_zipfile_serialization=False)
+    data = path.read_bytes()
+    numel = text_op("cpu") + b"q\x06K\x02"  # the storage's persistent id: (..., "cpu", 2)
+    assert data.count(numel) == 1
+    path.write_bytes(data.replace(numel, numel[:-2] + b"\x8a\x05" + (2**38).to_bytes(5, "little")))
+    return path

@@ -181,6 +181,12 @@ def test_every_allow_list_loader_error_is_a_sentence(tmp_path: Path, name: str) 
     assert "unsafe" not in text and "code that would run" not in text
 
 
+def test_storage_larger_than_this_computer_is_a_memory_sentence(tmp_path: Path) -> None:
+    path = hb.legacy_huge_storage(tmp_path / "terabyte.ckpt")
+    text = _refused(path, "needs more memory than this computer has")
+    assert "broken" not in text and "unsafe" not in text
+
+
 def test_pickle_that_smashes_the_c_stack_is_refused_in_a_live_process(tmp_path: Path) -> None:
     # {((((...)))): 0} a million tuples deep: CPython's recursive hash of the key overflowed
     # the C stack inside torch.load and killed the process (exit -11).
@@ -385,6 +391,7 @@ def test_worst_refusals_fit_in_1_gib_and_10_s(tmp_path: Path) -> None:
         "memory": hb.write_zip(
             tmp_path / "memory.ckpt", hb.with_pickle(hb.RAISING_PICKLES["MemoryError"])
         ),
+        "terabyte": hb.legacy_huge_storage(tmp_path / "terabyte.ckpt"),
         "long": hb.write_zip(tmp_path / "long.ckpt", hb.with_pickle(hb.long_pickle(3_000_000))),
         "huge-header": hb.huge_header(tmp_path / "huge.safetensors"),
         "99mb-header": hb.huge_header(tmp_path / "big.safetensors", mb=99),
