@@ -258,9 +258,7 @@ class Gallery:
                 with self._lock:
                     self._unsaved[:0] = pending[index:]
                     self._last_cause = exc.cause
-                raise UnsavedError(
-                    _unsaved_message(self.unsaved_count, exc.cause), saved
-                ) from exc
+                raise UnsavedError(_unsaved_message(self.unsaved_count, exc.cause), saved) from exc
         return saved
 
     def import_file(self, path: Path) -> GalleryItem:
@@ -382,9 +380,7 @@ class Gallery:
             marks = ",".join("?" * len(ids))
             names = [
                 row[0]
-                for row in self._conn.execute(
-                    f"SELECT name FROM images WHERE id IN ({marks})", ids
-                )
+                for row in self._conn.execute(f"SELECT name FROM images WHERE id IN ({marks})", ids)
             ]
             starred = load_favourites(self.root)
             starred = starred | set(names) if favourite else starred - set(names)
