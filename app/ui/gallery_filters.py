@@ -57,7 +57,9 @@ class GalleryFilterBar(QWidget):
         self.model.setObjectName("galleryModelFilter")
         self.model.setToolTip("Only pictures made with this model")
         self.model.setMinimumContentsLength(10)
-        self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.model.addItem("All models", ANY_MODEL)
         self.dates = QComboBox()
         self.dates.setObjectName("galleryDateFilter")

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QImage, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -29,8 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.errors import EaselError
-from app.library.gallery import Gallery, GalleryItem, UnsavedError
-from app.library.gallery_export import export_items
+from app.library.gallery import Gallery, GalleryItem
 from app.library.infotext import parse_infotext, request_from_infotext
 from app.request import GenerationRequest
 from app.ui.gallery_actions import (
@@ -39,11 +37,13 @@ from app.ui.gallery_actions import (
     reveal_command,
     reveal_in_file_manager,
 )
+from app.ui.gallery_bulk import GalleryBulkActions
 from app.ui.gallery_detail import GalleryDetailPane
+from app.ui.gallery_drops import GalleryDrops
 from app.ui.gallery_filters import GalleryFilterBar
 from app.ui.gallery_model import GalleryModel, ItemRole, ThumbnailDelegate, icon_grid_size
 from app.ui.gallery_viewer import ImageViewer
-from app.ui.imageio import copy_image_to_clipboard, image_paths_from_mime, qimage_to_pil
+from app.ui.imageio import copy_image_to_clipboard
 from app.ui.thumbnails import ThumbnailLoader
 
 __all__ = ["GalleryWidget", "reveal_command", "reveal_in_file_manager"]
@@ -52,7 +52,7 @@ ICON_SIZE = 168
 PREVIEW_BOUND = QSize(1536, 1536)
 
 
-class GalleryWidget(QWidget):
+class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
     restoreRequested = Signal(object)  # GenerationRequest
     sendToCanvasRequested = Signal(str)  # path
     reconciled = Signal()
@@ -148,7 +148,9 @@ class GalleryWidget(QWidget):
         )
         self.reveal_action = self._action("Show in folder", self.reveal_selected)
         self.export_action = self._action("Export…", self.export_selected)
-        self.export_action.setToolTip("Copy the selected pictures, with their settings, to a folder")
+        self.export_action.setToolTip(
+            "Copy the selected pictures, with their settings, to a folder"
+        )
         self.delete_action = self._action(
             "Delete…", self.delete_selected, QKeySequence.StandardKey.Delete
         )
@@ -229,42 +231,6 @@ class GalleryWidget(QWidget):
         if self.selected_item() is None and self.model.rowCount():
             self.select_row(0)
 
-    def import_paths(self, paths: list[Path]) -> list[GalleryItem]:
-        """Copy pictures from elsewhere into the gallery (with their parameters)."""
-        imported: list[GalleryItem] = []
-        errors: list[str] = []
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            for path in paths:
-                try:
-                    imported.append(self.gallery.import_file(path))
-                except EaselError as exc:
-                    errors.append(str(exc))
-        finally:
-            QApplication.restoreOverrideCursor()
-        if imported:
-            self.add_paths([str(item.path) for item in imported])
-            self.select_row(self.model.row_of(imported[-1].id))
-        self._say(
-            errors[0]
-            if len(errors) == 1
-            else f"{len(errors)} files could not be imported; {errors[0]}"
-            if errors
-            else ""
-        )
-        return imported
-
-    def import_image(self, image: QImage) -> GalleryItem | None:
-        """Raw pixels dropped from a browser or another app (no file, no parameters)."""
-        try:
-            item = self.gallery.add(qimage_to_pil(image, "RGBA"), "")
-        except EaselError as exc:
-            self._say(str(exc))
-            return None
-        self.add_paths([str(item.path)])
-        self.select_row(self.model.row_of(item.id))
-        return item
-
     def selected_item(self) -> GalleryItem | None:
         """The current picture (the one the detail pane shows)."""
         index = self.view.currentIndex()
@@ -323,68 +289,6 @@ class GalleryWidget(QWidget):
         if item is not None:
             reveal_in_file_manager(item.path)
 
-    def delete_selected(self) -> None:
-        items = self.selected_items()
-        if not items:
-            return
-        names = [item.path.name for item in items]
-        if not self.confirm_delete(self, names, self.gallery.uses_trash):
-            return
-        row = min(self.model.row_of(item.id) for item in items)
-        try:
-            deleted, errors = self.gallery.delete_many([item.id for item in items])
-        except EaselError as exc:
-            self._say(str(exc))
-            return
-        gone = [item.id for item in items if self.gallery.get(item.id) is None]
-        self.model.remove_ids(gone)
-        self._update_count()
-        if self.model.rowCount():
-            self.select_row(min(row, self.model.rowCount() - 1))
-        else:
-            self._show(None)
-        self.filters.set_models(self.gallery.models())
-        if errors:
-            self._say(errors[0] if len(errors) == 1 else f"{len(errors)} not deleted; {errors[0]}")
-        elif deleted > 1:
-            self._say(f"Deleted {deleted} pictures.")
-
-    def export_selected(self) -> None:
-        items = self.selected_items()
-        if not items:
-            return
-        folder = self.choose_folder(self, len(items))
-        if folder is None:
-            return
-        try:
-            written, errors = export_items(items, folder)
-        except EaselError as exc:
-            self._say(str(exc))
-            return
-        noun = "picture" if len(written) == 1 else "pictures"
-        done = f"Exported {len(written)} {noun} to {folder}."
-        self._say(f"{done} {errors[0]}" if errors else done)
-
-    def toggle_favourite_selected(self) -> None:
-        """Star the selection, or unstar it when every selected picture is starred."""
-        items = self.selected_items()
-        if items:
-            self.set_favourite([item.id for item in items], not all(i.favourite for i in items))
-
-    def set_favourite(self, ids: list[int], favourite: bool) -> None:
-        try:
-            self.gallery.set_favourite(ids, favourite)
-        except EaselError as exc:
-            self._say(str(exc))
-            return
-        for id_ in ids:
-            item = self.gallery.get(id_)
-            if item is not None:
-                self.model.replace_item(item)
-        if self.model.view.favourites and not favourite:
-            self.refresh()
-        self._update_actions()
-
     def open_viewer(self, row: int | None = None) -> ImageViewer | None:
         """The full-size viewer on `row` (default: the current picture)."""
         if row is None or row is False:  # QAction.triggered passes checked=False
@@ -400,27 +304,6 @@ class GalleryWidget(QWidget):
         self.viewer = viewer
         viewer.open()
         return viewer
-
-    def check_unsaved(self) -> bool:
-        """Show "Retry save" while pictures wait in memory; True when some do."""
-        waiting = self.gallery.unsaved_count > 0
-        self.retry_button.setVisible(waiting)
-        return waiting
-
-    def retry_save(self) -> bool:
-        """Write the pictures kept after a failed save; True when all of them are saved."""
-        try:
-            saved = self.gallery.retry_unsaved()
-        except UnsavedError as exc:
-            saved = exc.saved
-            self._say(str(exc))
-        if saved:
-            self.add_paths([str(item.path) for item in saved])
-        if not self.check_unsaved():
-            noun = "picture" if len(saved) == 1 else "pictures"
-            self._say(f"Saved {len(saved)} {noun}.")
-            return True
-        return False
 
     # --- drops -----------------------------------------------------------------------
 
@@ -444,26 +327,6 @@ class GalleryWidget(QWidget):
                 self.handle_drop(event)  # type: ignore[arg-type]
                 return True
         return super().eventFilter(watched, event)
-
-    def _accept_drag(self, event: QDragEnterEvent) -> bool:
-        mime = event.mimeData()
-        if event.source() is not self.view and (image_paths_from_mime(mime) or mime.hasImage()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-        return True
-
-    def handle_drop(self, event: QDropEvent) -> None:
-        mime = event.mimeData()
-        paths = image_paths_from_mime(mime)
-        if paths:
-            self.import_paths(paths)
-        elif mime.hasImage():
-            self.import_image(QImage(mime.imageData()))
-        else:
-            event.ignore()
-            return
-        event.acceptProposedAction()
 
     # --- internals -------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ the grid's rows, Esc to close, fit-to-window or 100% (scrolling when larger)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QImageReader, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QImage, QImageReader, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -83,18 +83,30 @@ class ImageViewer(QDialog):
         layout.addLayout(bar)
         layout.addWidget(self.stack, 1)
 
-        for keys, slot in (
-            (Qt.Key.Key_Left, self.previous),
-            (Qt.Key.Key_Right, self.next),
-            (Qt.Key.Key_F, lambda: self.set_fit(True)),
-            (Qt.Key.Key_1, lambda: self.set_fit(False)),
-            (QKeySequence("Ctrl+D"), self._star),
-        ):
-            shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.activated.connect(slot)
+        # Keys go to the dialog itself: nothing inside takes focus (the scroll area would
+        # eat the arrows), and no shortcut depends on the window being the active one.
+        for child in (self.scroll, self.fit_view, self.actual_label, self.stack):
+            child.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._keys = {
+            (Qt.Key.Key_Left, False): self.previous,
+            (Qt.Key.Key_Right, False): self.next,
+            (Qt.Key.Key_F, False): lambda: self.set_fit(True),
+            (Qt.Key.Key_1, False): lambda: self.set_fit(False),
+            (Qt.Key.Key_D, True): self._star,
+        }
         self._model.dataChanged.connect(self._data_changed)
         self.set_fit(True)
         self.show_row(row)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        action = self._keys.get((Qt.Key(event.key()), ctrl))
+        if action is None:
+            super().keyPressEvent(event)  # Esc closes (QDialog)
+            return
+        action()
+        event.accept()
 
     def _button(self, text: str, tip: str, slot: object) -> QPushButton:
         button = QPushButton(text)
