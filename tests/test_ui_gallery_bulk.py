@@ -87,7 +87,9 @@ def test_ctrl_a_selects_every_matching_picture_not_only_loaded_rows(qtbot, galle
     w.shutdown()
 
 
-def test_bulk_delete_asks_with_the_count_then_trashes(qtbot, widget: GalleryWidget, gallery) -> None:
+def test_bulk_delete_asks_with_the_count_then_trashes(
+    qtbot, widget: GalleryWidget, gallery
+) -> None:
     rows = list(range(12))
     _select_rows(widget, rows)
     paths = [item.path for item in widget.selected_items()]
@@ -100,7 +102,10 @@ def test_bulk_delete_asks_with_the_count_then_trashes(qtbot, widget: GalleryWidg
     widget.confirm_delete = answer
     widget.delete_action.trigger()
     assert asked == [
-        ("Delete pictures", "Delete 12 pictures? They are moved to the trash, where you can restore them.")
+        (
+            "Delete pictures",
+            "Delete 12 pictures? They are moved to the trash, where you can restore them.",
+        )
     ]
     assert all(p.exists() for p in paths) and gallery.count() == 14  # "Cancel" kept them
     widget.confirm_delete = lambda p, n, t: answer(p, n, t, yes=True)
@@ -115,7 +120,10 @@ def test_bulk_delete_asks_with_the_count_then_trashes(qtbot, widget: GalleryWidg
 def test_single_delete_question_names_the_file() -> None:
     title, text = delete_question(["00003-3.png"], False)
     assert title == "Delete picture"
-    assert text == "Delete 00003-3.png? It is deleted for good: this system has no trash Easel can use."
+    assert (
+        text
+        == "Delete 00003-3.png? It is deleted for good: this system has no trash Easel can use."
+    )
 
 
 def test_bulk_export_copies_the_selection_with_metadata(qtbot, widget, tmp_path: Path) -> None:
@@ -154,7 +162,9 @@ def test_star_toggle_and_favourites_filter(qtbot, widget: GalleryWidget, gallery
 # --- filters ----------------------------------------------------------------------------
 
 
-def test_model_date_and_sort_filters_combine_with_search(qtbot, widget: GalleryWidget, gallery) -> None:
+def test_model_date_and_sort_filters_combine_with_search(
+    qtbot, widget: GalleryWidget, gallery
+) -> None:
     combo = widget.filters.model
     assert [combo.itemText(i) for i in range(combo.count())] == [
         "All models",
