@@ -151,7 +151,7 @@ def test_star_toggle_and_favourites_filter(qtbot, widget: GalleryWidget, gallery
     QTest.keyClick(widget.view, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
     starred = {i.id for i in gallery.items(GalleryFilter(favourites=True))}
     assert starred == {widget.model.item(0).id, widget.model.item(3).id}
-    assert widget.star_button.text() == "★" and widget.model.item(0).favourite
+    assert widget.star_button.text() == "★ Favourite" and widget.model.item(0).favourite
     widget.filters.favourites.setChecked(True)
     assert widget.model.rowCount() == 2 and widget.count_label.text() == "2 matching"
     _click(widget, 0)
@@ -168,9 +168,10 @@ def test_model_date_and_sort_filters_combine_with_search(
     combo = widget.filters.model
     assert [combo.itemText(i) for i in range(combo.count())] == [
         "All models",
-        "dreamy-v2  (7)",
-        "tiny-sd  (7)",
+        "dreamy-v2",
+        "tiny-sd",
     ]
+    assert combo.itemData(2, Qt.ItemDataRole.ToolTipRole) == "7 pictures"
     combo.setCurrentIndex(combo.findData("tiny-sd"))
     assert widget.model.rowCount() == 7
     widget.search.setText("dog")

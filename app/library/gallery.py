@@ -504,12 +504,12 @@ class Gallery:
                 self._upsert(info, created, favourite=info.name in starred)
             self._sync_favourites(starred)
         if self._index_state != "ok":
-            total = self.count()
-            if total:
-                noun = "picture" if total == 1 else "pictures"
+            # Counted from the files read back, so a new index filled by add() is no rebuild.
+            if infos:
+                noun = "picture" if len(infos) == 1 else "pictures"
                 self.notice = (
                     f"The gallery index was {self._index_state} and has been rebuilt "
-                    f"from {total} {noun}."
+                    f"from {len(infos)} {noun}."
                 )
             self._index_state = "ok"
         return len(infos), len(gone)

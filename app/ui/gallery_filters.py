@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
-from PySide6.QtCore import QDate, QTimer, Signal
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -56,7 +57,7 @@ class GalleryFilterBar(QWidget):
         self.model = QComboBox()
         self.model.setObjectName("galleryModelFilter")
         self.model.setToolTip("Only pictures made with this model")
-        self.model.setMinimumContentsLength(10)
+        self.model.setMinimumContentsLength(18)
         self.model.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
@@ -82,20 +83,28 @@ class GalleryFilterBar(QWidget):
         self.count_label = QLabel()
         self.count_label.setObjectName("galleryCount")
 
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(6)
-        row.addWidget(self.search, 1)
+        # Two rows: the search gets the whole width, the filters sit under it.
+        top = QHBoxLayout()
+        top.setSpacing(8)
+        top.addWidget(self.search, 1)
+        top.addWidget(self.favourites)
+        top.addWidget(self.count_label)
+        bottom = QHBoxLayout()
+        bottom.setSpacing(6)
         for widget in (
             self.sort,
             self.model,
             self.dates,
             self.date_from,
             self.date_to,
-            self.favourites,
-            self.count_label,
         ):
-            row.addWidget(widget)
+            bottom.addWidget(widget)
+        bottom.addStretch(1)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(6)
+        rows.addLayout(top)
+        rows.addLayout(bottom)
 
         self._timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
         self._timer.timeout.connect(self._typed)
@@ -134,7 +143,11 @@ class GalleryFilterBar(QWidget):
         self.model.clear()
         self.model.addItem("All models", ANY_MODEL)
         for name, count in models:
-            self.model.addItem(f"{name or '(no model)'}  ({count})", name)
+            self.model.addItem(name or "(no model)", name)
+            noun = "picture" if count == 1 else "pictures"
+            self.model.setItemData(
+                self.model.count() - 1, f"{count} {noun}", Qt.ItemDataRole.ToolTipRole
+            )
         found = self.model.findData(current)
         self.model.setCurrentIndex(max(0, found))
         self.model.blockSignals(False)

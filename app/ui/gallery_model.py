@@ -245,6 +245,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
     @staticmethod
     def _paint_star(painter: QPainter, cell: QRectF) -> None:
         badge = QRectF(cell.right() - 26, cell.top() + 4, 22, 22)
+        painter.save()  # the selection frame drawn next must not inherit this brush
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QColor(0, 0, 0, 150))
         painter.drawEllipse(badge)
@@ -253,6 +254,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.setFont(font)
         painter.setPen(QColor("#ffc83d"))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "★")
+        painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, _index: _Index) -> QSize:
         return option.decorationSize + QSize(2 * self.PAD, 2 * self.PAD)

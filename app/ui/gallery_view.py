@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QSplitter,
-    QToolButton,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -154,7 +154,9 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         self.delete_action = self._action(
             "Delete…", self.delete_selected, QKeySequence.StandardKey.Delete
         )
-        self.favourite_action = self._action("☆", self.toggle_favourite_selected, "Ctrl+D")
+        self.favourite_action = self._action(
+            "☆ Favourite", self.toggle_favourite_selected, "Ctrl+D"
+        )
         self.favourite_action.setToolTip("Favourite: star the selected pictures (Ctrl+D)")
         self.view_action = self._action("View", self.open_viewer)
         self.view_action.setToolTip("See the picture full size (double-click, Enter)")
@@ -168,21 +170,19 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         ]
         self._bulk_actions = [self.favourite_action, self.export_action, self.delete_action]
         self._item_actions = self._single_actions + self._bulk_actions
-        self.star_button = QToolButton()
-        self.star_button.setObjectName("favouriteButton")
-        self.star_button.setDefaultAction(self.favourite_action)
-        self.detail.actions_row.addWidget(self.star_button)
         for action in self._item_actions:
-            if action is self.favourite_action:
-                continue
             button = QPushButton(action.text())
+            if action is self.favourite_action:
+                self.star_button = button
             button.setObjectName("dangerButton" if action is self.delete_action else "")
             button.setToolTip(action.toolTip() or action.text())
             button.clicked.connect(action.trigger)
             action.enabledChanged.connect(button.setEnabled)
             action.changed.connect(lambda b=button, a=action: b.setText(a.text()))
-            self.detail.actions_row.addWidget(button)
+            row = self.detail.bulk_row if action in self._bulk_actions else self.detail.actions_row
+            row.addWidget(button)
         self.detail.actions_row.addStretch(1)
+        self.detail.bulk_row.addStretch(1)
 
     def _layout(self) -> None:
         left = QWidget()
@@ -354,7 +354,7 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         self.export_action.setText(f"Export {n}…" if n > 1 else "Export…")
         self.delete_action.setText(f"Delete {n}…" if n > 1 else "Delete…")
         starred = bool(items) and all(item.favourite for item in items)
-        self.favourite_action.setText("★" if starred else "☆")
+        self.favourite_action.setText("★ Favourite" if starred else "☆ Favourite")
 
     def _current_changed(self, *_: object) -> None:
         self._show(self.selected_item())
@@ -414,7 +414,12 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
 
     def _fit_grid(self) -> None:
         """Cells share the width evenly, so the grid never leaves a ragged gap at the right."""
-        width = self.view.viewport().width() - 2
+        # The width QListView lays out in: it always reserves the style's scroll bar extent
+        # (QListViewPrivate::prepareItemsLayout), which a style sheet's thinner bar can
+        # make wider than the bar drawn; using the viewport's width wraps a column early.
+        bar = self.view.verticalScrollBar()
+        extent = self.view.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, bar)
+        width = self.view.maximumViewportSize().width() - extent - 2
         target = icon_grid_size(ICON_SIZE).width()
         columns = max(1, round(width / target))
         cell = max(64, width // columns)
