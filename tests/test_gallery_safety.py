@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from app.errors import LibraryError
 from app.library import atomic, pngio
 from app.library.gallery import Gallery, UnsavedError
 from app.library.gallery_export import export_items
@@ -120,7 +121,16 @@ def test_full_disk_keeps_the_batch_in_memory_and_retry_saves_it(
 def test_single_unsaved_picture_sentence(gallery: Gallery, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "fsync", _disk_full)
     with pytest.raises(UnsavedError, match=r"^The picture could not be saved .* \(it is kept"):
+        gallery.add_many([Image.new("RGB", (8, 8))], [_params("p", 1)], [1])
+    assert gallery.unsaved_count == 1
+
+
+def test_add_alone_keeps_nothing_and_says_what_to_do(gallery: Gallery, monkeypatch) -> None:
+    # The CLI's path: no window, no Retry save, so the sentence says to save again.
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    with pytest.raises(LibraryError, match="is full; free some space and save the image again.$"):
         gallery.add(Image.new("RGB", (8, 8)), _params("p", 1), seed=1)
+    assert gallery.unsaved_count == 0 and gallery.count() == 0
 
 
 # --- damaged or lost index ----------------------------------------------------------------

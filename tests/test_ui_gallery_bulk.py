@@ -256,7 +256,9 @@ def test_retry_save_after_a_full_disk(qtbot, widget: GalleryWidget, gallery, mon
 
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(UnsavedError):
-        gallery.add(Image.new("RGB", (64, 48), "white"), _params("kept in memory", 77, "x"), 77)
+        gallery.add_many(
+            [Image.new("RGB", (64, 48), "white")], [_params("kept in memory", 77, "x")], [77]
+        )
     assert widget.check_unsaved() and widget.retry_button.isVisible()
     widget.retry_button.click()  # still full
     assert widget.retry_button.isVisible()

@@ -21,16 +21,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from app.errors import LibraryError
 from app.library import paths, pngio
 from app.library.atomic import WriteError, remove_stale_temp_files
 from app.library.gallery_favourites import load_favourites, save_favourites
+from app.library.gallery_import import GalleryImport
 from app.library.gallery_index import (
     _ITEM_COLUMNS,
     GalleryItem,
-    _file_sha256,
     _FileInfo,
     _seed_of,
     _sha256,
@@ -46,7 +46,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     _send2trash = None
 
 USE_FTS5 = True  # full-text index for search when SQLite has FTS5 + trigram; else LIKE
-_IMPORTABLE = {"PNG", "JPEG", "MPO", "WEBP"}
 
 
 class UnsavedError(LibraryError):
@@ -66,7 +65,7 @@ def _unsaved_message(count: int, cause: str) -> str:
     )
 
 
-class Gallery:
+class Gallery(GalleryImport):
     """A folder of PNGs and its SQLite index. Use `with Gallery() as g:` or call close()."""
 
     def __init__(
@@ -207,18 +206,20 @@ class Gallery:
     def add(self, image: Image.Image, parameters: str, seed: int | None = None) -> GalleryItem:
         """Save a generated image as `NNNNN-<seed>.png` (file first, then its row).
 
-        When the write fails (full disk, permissions) the picture is kept in memory and
-        UnsavedError says so; `retry_unsaved()` writes it later.
+        A failed write is a LibraryError with its sentence and nothing is kept (the CLI's
+        way); the window saves with `add_many`, which keeps what it could not write.
         """
-        return self.add_many([image], [parameters], [seed])[0]
+        return self.add_many([image], [parameters], [seed], keep_unsaved=False)[0]
 
     def add_many(
         self,
         images: list[Image.Image],
         parameters: list[str],
         seeds: list[int | None] | None = None,
+        keep_unsaved: bool = True,
     ) -> list[GalleryItem]:
-        """Save a batch; each picture that cannot be written is kept (UnsavedError at the end)."""
+        """Save a batch; each picture that cannot be written (full disk...) is kept in memory
+        for `retry_unsaved()`, and UnsavedError says so once the rest are saved."""
         seeds = seeds if seeds is not None else [None] * len(images)
         saved: list[GalleryItem] = []
         failed = 0
@@ -232,6 +233,8 @@ class Gallery:
             try:
                 saved.append(self._write_new(data, stem, info))
             except WriteError as exc:
+                if not keep_unsaved:
+                    raise
                 with self._lock:
                     self._unsaved.append((data, stem, info))
                     self._last_cause = exc.cause
@@ -260,90 +263,6 @@ class Gallery:
                     self._last_cause = exc.cause
                 raise UnsavedError(_unsaved_message(self.unsaved_count, exc.cause), saved) from exc
         return saved
-
-    def import_file(self, path: Path) -> GalleryItem:
-        """Copy a PNG, JPEG or WebP into the gallery as PNG, keeping its parameters.
-
-        A file whose content is already in the gallery returns the existing item.
-        """
-        src = Path(path)
-        try:
-            data = src.read_bytes()
-            with Image.open(src) as probe:
-                kind = probe.format
-        except FileNotFoundError as exc:
-            raise LibraryError(f"{src} does not exist; check the path.") from exc
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise LibraryError(
-                f"{src.name} could not be read as an image; import a PNG, JPEG or WebP file."
-            ) from exc
-        if kind not in _IMPORTABLE:
-            raise LibraryError(
-                f"{src.name} is a {kind} image; import a PNG, JPEG or WebP file instead."
-            )
-        if src.resolve().parent == self.root.resolve():
-            self.reconcile()  # already in the folder: index it where it is
-            found = self._find_by_name(src.name)
-            if found is not None:
-                return found
-        source_sha = _sha256(data)
-        existing = self._find_duplicate(source_sha, len(data))
-        if existing is not None:
-            return existing
-
-        size, texts = pngio.read_texts(src)
-        parameters = pngio.parameters_from_texts(texts, size) or ""
-        seed = _seed_of(parse_infotext(parameters).params)
-        stem = str(seed) if seed is not None else src.stem
-        if kind == "PNG" and (pngio.PARAMETERS_KEY in texts or not parameters):
-            # Already in our format (or nothing to add): keep the file byte for byte.
-            out, width, height = data, size[0], size[1]
-        else:
-            try:
-                with Image.open(src) as image:
-                    image.load()
-                    upright = ImageOps.exif_transpose(image)
-                    width, height = upright.size
-                    # Keep other apps' chunks (ComfyUI's workflow) next to ours.
-                    extra = {k: v for k, v in texts.items() if k != pngio.PARAMETERS_KEY}
-                    out = pngio.encode_png(upright, parameters, extra if kind == "PNG" else None)
-            except (OSError, ValueError) as exc:
-                raise LibraryError(
-                    f"{src.name} could not be converted to PNG ({exc}); the file may be damaged."
-                ) from exc
-        info = _FileInfo(
-            parameters, width, height, seed=seed, sha256=_sha256(out), source_sha256=source_sha
-        )
-        return self._write_new(out, stem, info)
-
-    def _find_by_name(self, name: str) -> GalleryItem | None:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM images WHERE name = ?", (name,)
-            ).fetchone()
-        return self._item(row) if row else None
-
-    def _find_duplicate(self, sha: str, size: int) -> GalleryItem | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT id FROM images WHERE sha256 = ? OR source_sha256 = ? LIMIT 1", (sha, sha)
-            ).fetchone()
-            if row:
-                return self.get(row[0])
-            # Rows indexed by reconcile have no hash yet; only same-size files can match.
-            candidates = self._conn.execute(
-                "SELECT id, name FROM images WHERE sha256 IS NULL AND size = ?", (size,)
-            ).fetchall()
-            for id_, name in candidates:
-                try:
-                    file_sha = _file_sha256(self.root / name)
-                except OSError:
-                    continue
-                with self._conn:
-                    self._conn.execute("UPDATE images SET sha256 = ? WHERE id = ?", (file_sha, id_))
-                if file_sha == sha:
-                    return self.get(id_)
-        return None
 
     def items(
         self, query: str | GalleryFilter = "", limit: int = 200, offset: int = 0
