@@ -229,7 +229,7 @@ def test_viewer_fit_and_actual_size(qtbot, widget: GalleryWidget, gallery) -> No
     QTest.keyClick(viewer, Qt.Key.Key_1)
     assert not viewer.is_fit() and viewer.actual_button.isChecked()
     assert viewer.actual_label.pixmap().size().toTuple() == (2400, 1600)  # one to one
-    assert viewer.scroll.horizontalScrollBar().maximum() > 0  # larger than the window: scrolls
+    assert viewer.scroll_area.horizontalScrollBar().maximum() > 0  # larger than the window: scrolls
     QTest.keyClick(viewer, Qt.Key.Key_F)
     assert viewer.is_fit()
     QTest.keyClick(viewer, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)

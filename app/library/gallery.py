@@ -136,9 +136,22 @@ class Gallery(GalleryImport):
 
     def _item(self, row: tuple) -> GalleryItem:
         # Columns in _ITEM_COLUMNS order, which is GalleryItem's field order.
-        id_, name, prompt, negative, params, *rest, favourite = row
+        id_, name, prompt, negative, params, parameters, width, height, created, seed, model = row[
+            :11
+        ]
         return GalleryItem(
-            id_, self.root / name, prompt, negative, json.loads(params), *rest, bool(favourite)
+            id=id_,
+            path=self.root / name,
+            prompt=prompt,
+            negative_prompt=negative,
+            params=json.loads(params),
+            parameters=parameters,
+            width=width,
+            height=height,
+            created=created,
+            seed=seed,
+            model=model,
+            favourite=bool(row[11]),
         )
 
     def _upsert(self, info: _FileInfo, created: float, favourite: bool = False) -> int:

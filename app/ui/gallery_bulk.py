@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtWidgets import QPushButton, QWidget
 
@@ -45,7 +45,7 @@ class GalleryBulkActions:
         if not items:
             return
         names = [item.path.name for item in items]
-        if not self.confirm_delete(self, names, self.gallery.uses_trash):
+        if not self.confirm_delete(cast(QWidget, self), names, self.gallery.uses_trash):
             return
         row = min(self.model.row_of(item.id) for item in items)
         try:
@@ -70,7 +70,7 @@ class GalleryBulkActions:
         items = self.selected_items()
         if not items:
             return
-        folder = self.choose_folder(self, len(items))
+        folder = self.choose_folder(cast(QWidget, self), len(items))
         if folder is None:
             return
         try:

@@ -35,6 +35,10 @@ DATE_RANGES: list[tuple[str, int | None]] = [
 ]
 
 
+def _to_date(day: QDate) -> _dt.date:
+    return _dt.date(day.year(), day.month(), day.day())
+
+
 def _midnight(day: _dt.date) -> float:
     return _dt.datetime.combine(day, _dt.time()).timestamp()
 
@@ -121,8 +125,7 @@ class GalleryFilterBar(QWidget):
         days = self.dates.currentData()
         today = _dt.date.today()
         if days == -1:
-            start = self.date_from.date().toPython()
-            end = self.date_to.date().toPython()
+            start, end = _to_date(self.date_from.date()), _to_date(self.date_to.date())
             since, until = _midnight(start), _midnight(end + _dt.timedelta(days=1))
         elif days is not None:
             since = _midnight(today - _dt.timedelta(days=int(days)))

@@ -158,7 +158,7 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
             "☆ Favourite", self.toggle_favourite_selected, "Ctrl+D"
         )
         self.favourite_action.setToolTip("Favourite: star the selected pictures (Ctrl+D)")
-        self.view_action = self._action("View", self.open_viewer)
+        self.view_action = self._action("View", lambda: self._open_current())
         self.view_action.setToolTip("See the picture full size (double-click, Enter)")
         # Acting on the current picture only, and on every selected picture.
         self._single_actions = [
@@ -289,9 +289,12 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         if item is not None:
             reveal_in_file_manager(item.path)
 
+    def _open_current(self) -> None:
+        self.open_viewer()
+
     def open_viewer(self, row: int | None = None) -> ImageViewer | None:
         """The full-size viewer on `row` (default: the current picture)."""
-        if row is None or row is False:  # QAction.triggered passes checked=False
+        if row is None:
             index = self.view.currentIndex()
             row = index.row() if index.isValid() else -1
         if self.model.item(row) is None:

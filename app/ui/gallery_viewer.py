@@ -59,14 +59,14 @@ class ImageViewer(QDialog):
         self.fit_view = ImageView()
         self.actual_label = QLabel()
         self.actual_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("viewerScroll")
-        self.scroll.setWidget(self.actual_label)
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setObjectName("viewerScroll")
+        self.scroll_area.setWidget(self.actual_label)
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.fit_view)
-        self.stack.addWidget(self.scroll)
+        self.stack.addWidget(self.scroll_area)
 
         bar = QHBoxLayout()
         bar.setSpacing(6)
@@ -85,7 +85,7 @@ class ImageViewer(QDialog):
 
         # Keys go to the dialog itself: nothing inside takes focus (the scroll area would
         # eat the arrows), and no shortcut depends on the window being the active one.
-        for child in (self.scroll, self.fit_view, self.actual_label, self.stack):
+        for child in (self.scroll_area, self.fit_view, self.actual_label, self.stack):
             child.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._keys = {
@@ -148,7 +148,7 @@ class ImageViewer(QDialog):
         self.rowChanged.emit(row)
 
     def set_fit(self, fit: bool) -> None:
-        self.stack.setCurrentWidget(self.fit_view if fit else self.scroll)
+        self.stack.setCurrentWidget(self.fit_view if fit else self.scroll_area)
         self.fit_button.setChecked(fit)
         self.actual_button.setChecked(not fit)
 
