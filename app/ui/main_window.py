@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
             self.gallery_widget = GalleryWidget(self.gallery)
             self.gallery_widget.restoreRequested.connect(self.restore_request)
             self.gallery_widget.sendToCanvasRequested.connect(self.send_to_canvas)
+            self.gallery_widget.notice.connect(self.show_error)  # "index rebuilt from 42"
             self.tabs.addTab(self.gallery_widget, "Gallery")
         self.canvas = CanvasWidget()
         self.canvas.generateRequested.connect(self.generate_from_canvas)
@@ -405,6 +406,8 @@ class MainWindow(QMainWindow):
     def _job_failed(self, job_id: int, message: str) -> None:
         self.jobs.failed(job_id, message)
         self.show_error(message)
+        if self.gallery_widget is not None and self.gallery_widget.check_unsaved():
+            self.banner.set_action("Retry save", self.gallery_widget.retry_save)  # full disk
         self._job_over(job_id, "Failed")
 
     def _job_cancelled(self, job_id: int) -> None:
