@@ -55,6 +55,7 @@ PREVIEW_BOUND = QSize(1536, 1536)
 class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
     restoreRequested = Signal(object)  # GenerationRequest
     sendToCanvasRequested = Signal(str)  # path
+    upscaleRequested = Signal(str)  # path
     reconciled = Signal()
     notice = Signal(str)  # a sentence for the window (the index was rebuilt...)
 
@@ -143,6 +144,8 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         self.restore_action = self._action("Use settings", self.restore_selected)
         self.restore_action.setToolTip("Put this picture's prompt and settings into the form")
         self.canvas_action = self._action("Send to canvas", self.send_selected_to_canvas)
+        self.upscale_action = self._action("Upscale…", self.upscale_selected)
+        self.upscale_action.setToolTip("Make a larger copy (2x or 4x) with an upscaler")
         self.copy_action = self._action(
             "Copy image", self.copy_selected, QKeySequence.StandardKey.Copy
         )
@@ -164,6 +167,7 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         self._single_actions = [
             self.restore_action,
             self.canvas_action,
+            self.upscale_action,
             self.copy_action,
             self.reveal_action,
             self.view_action,
@@ -272,6 +276,11 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         item = self.selected_item()
         if item is not None:
             self.sendToCanvasRequested.emit(str(item.path))
+
+    def upscale_selected(self) -> None:
+        item = self.selected_item()
+        if item is not None:
+            self.upscaleRequested.emit(str(item.path))
 
     def copy_selected(self) -> None:
         item = self.selected_item()

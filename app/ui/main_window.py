@@ -32,6 +32,7 @@ from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
 from app.ui.resources import icon
 from app.ui.settings import UiSettings, load_settings, save_settings
 from app.ui.state import JobsState, format_duration, progress_text
+from app.ui.upscale_dialog import UpscaleFlow
 from app.workers.engine_worker import EngineWorker
 from app.workers.jobs import JobResult
 from app.workers.models_worker import ModelsWorker
@@ -114,11 +115,15 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self._build_generate_tab(), "Generate")
         self.gallery_widget: GalleryWidget | None = None
+        self.upscales = UpscaleFlow(self)
+        self.models_worker.modelsListed.connect(self.upscales.set_listing)
         if self.gallery is not None:
             self.gallery_widget = GalleryWidget(self.gallery)
             self.gallery_widget.restoreRequested.connect(self.restore_request)
             self.gallery_widget.sendToCanvasRequested.connect(self.send_to_canvas)
             self.gallery_widget.notice.connect(self.show_error)  # "index rebuilt from 42"
+            self.gallery_widget.upscaleRequested.connect(self.upscales.open)
+            self.upscales.pictureAdded.connect(lambda p: self.gallery_widget.add_paths([p]))
             self.tabs.addTab(self.gallery_widget, "Gallery")
         self.canvas = CanvasWidget()
         self.canvas.generateRequested.connect(self.generate_from_canvas)
@@ -222,6 +227,7 @@ class MainWindow(QMainWindow):
             if self.gallery_widget is not None:
                 self.gallery_widget.shutdown()
             self.worker.shutdown()
+            self.upscales.shutdown()
             self.models_worker.shutdown()
             if self._owns_gallery and self.gallery is not None:
                 self.gallery.close()
