@@ -324,7 +324,7 @@ def _with_clip_skip(
 
 
 def _with_controlnets(gen: GenerationRequest, body: Txt2ImgRequest) -> GenerationRequest:
-    fallback = gen.init_image if hasattr(gen.init_image, "size") else None
+    fallback = gen.init_image if isinstance(gen.init_image, Image.Image) else None
     units = controlnet_api.units_from(body.alwayson_scripts, fallback)
     return gen.replace(controlnets=units) if units else gen
 
