@@ -205,6 +205,12 @@ def test_favourites_are_in_the_index_and_the_sidecar(gallery: Gallery) -> None:
     assert gallery.reconcile() == (0, 0)  # the sidecar is not a picture
 
 
+def test_starring_many_at_once(gallery: Gallery) -> None:
+    ids = _fill(gallery, 3)
+    gallery.set_favourite(ids * 400)  # 1,200 ids: more than one statement's variables
+    assert gallery.count(GalleryFilter(favourites=True)) == 3
+
+
 def test_favourites_survive_an_index_rebuild(tmp_path: Path) -> None:
     with _open(tmp_path) as g:
         ids = _fill(g, 3)
