@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import Iterator
@@ -159,6 +160,13 @@ def test_corrupt_index_is_set_aside_and_rebuilt(tmp_path: Path) -> None:
     with open(index, "r+b") as f:  # trash the pages after the header: opens, then fails
         f.seek(4096)
         f.write(os.urandom(size - 4096))
+    probe = sqlite3.connect(index)  # it still opens; the damage shows only on reading pages
+    try:
+        assert probe.execute("PRAGMA user_version").fetchone() is not None
+        with pytest.raises(sqlite3.DatabaseError):
+            probe.execute("SELECT prompt FROM images").fetchall()
+    finally:
+        probe.close()
     with _open(tmp_path) as g:
         g.reconcile()
         assert g.notice == "The gallery index was damaged and has been rebuilt from 42 pictures."
@@ -203,6 +211,12 @@ def test_favourites_are_in_the_index_and_the_sidecar(gallery: Gallery) -> None:
     gallery.set_favourite([ids[1]], False)
     assert [i.id for i in gallery.items(GalleryFilter(favourites=True))] == [ids[3]]
     assert gallery.reconcile() == (0, 0)  # the sidecar is not a picture
+
+
+def test_starring_many_at_once(gallery: Gallery) -> None:
+    ids = _fill(gallery, 3)
+    gallery.set_favourite(ids * 400)  # 1,200 ids: more than one statement's variables
+    assert gallery.count(GalleryFilter(favourites=True)) == 3
 
 
 def test_favourites_survive_an_index_rebuild(tmp_path: Path) -> None:

@@ -309,19 +309,28 @@ class Gallery(GalleryImport):
     def set_favourite(self, ids: list[int], favourite: bool = True) -> None:
         """Star (or unstar) pictures: in the sidecar first (the truth), then in the index."""
         with self._lock:
-            marks = ",".join("?" * len(ids))
-            names = [
-                row[0]
-                for row in self._conn.execute(f"SELECT name FROM images WHERE id IN ({marks})", ids)
-            ]
+            names = self._names_of(ids)
             starred = load_favourites(self.root)
             starred = starred | set(names) if favourite else starred - set(names)
             save_favourites(self.root, starred)
             with self._conn:
-                self._conn.execute(
-                    f"UPDATE images SET favourite = ? WHERE id IN ({marks})",
-                    (int(favourite), *ids),
+                self._conn.executemany(
+                    "UPDATE images SET favourite = ? WHERE id = ?",
+                    [(int(favourite), i) for i in ids],
                 )
+
+    def _names_of(self, ids: list[int]) -> list[str]:
+        names: list[str] = []
+        for start in range(0, len(ids), 500):  # SQLite caps the variables in one statement
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            names += [
+                row[0]
+                for row in self._conn.execute(
+                    f"SELECT name FROM images WHERE id IN ({marks})", chunk
+                )
+            ]
+        return names
 
     def get(self, id: int) -> GalleryItem | None:  # noqa: A002 - the name the API uses
         with self._lock:

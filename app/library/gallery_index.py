@@ -128,7 +128,8 @@ def open_index(index_path: Path, use_fts: bool) -> tuple[sqlite3.Connection, boo
         # corrupts; and a lost row comes back from its file on the next reconcile.
         conn.execute("PRAGMA synchronous=NORMAL")
         # A damaged file can open fine and fail on the first page it reads: look at every
-        # page now (about 40 ms per 10,000 pictures) so damage means a rebuild, not errors.
+        # page now (about 0.1 s per 10,000 pictures, 14 MB, measured) so damage means a
+        # rebuild at start rather than "malformed" errors in the middle of browsing.
         if conn.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
             raise sqlite3.DatabaseError("the gallery index is damaged")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
