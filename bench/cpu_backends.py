@@ -56,13 +56,24 @@ def run_one(backend: str, size: int, runs: int, latents_file: Path) -> dict:
     context = torch.randn(2, 77, 768, generator=gen)
     z = torch.randn(1, 4, lat, lat, generator=gen)
 
-    class Unet(torch.nn.Module):
+    unet.requires_grad_(False)
+    vae.requires_grad_(False)
+
+    class Unet(torch.nn.Module):  # the modules as children: tracing needs them as parameters
+        def __init__(self) -> None:
+            super().__init__()
+            self.unet = unet
+
         def forward(self, x, t, c):
-            return unet(x, t, encoder_hidden_states=c, return_dict=False)[0]
+            return self.unet(x, t, encoder_hidden_states=c, return_dict=False)[0]
 
     class Decoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.vae = vae
+
         def forward(self, z):
-            return vae.decode(z / vae.config.scaling_factor, return_dict=False)[0]
+            return self.vae.decode(z / self.vae.config.scaling_factor, return_dict=False)[0]
 
     result: dict = {"backend": backend}
     if backend.startswith("torch"):
