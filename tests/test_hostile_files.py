@@ -372,12 +372,12 @@ _PROBE = textwrap.dedent(
     resource.setrlimit(resource.RLIMIT_CPU, (10, 10))
     from app.errors import ModelLoadError
     from app.models.checkpoints import inspect_checkpoint
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: what the refusal costs, whatever else runs
     try:
         info = inspect_checkpoint(sys.argv[1])
-        print(f"{time.perf_counter() - start:.2f} accepted as {info.kind}")
+        print(f"{time.process_time() - start:.2f} accepted as {info.kind}")
     except ModelLoadError as exc:
-        print(f"{time.perf_counter() - start:.2f} {exc}")
+        print(f"{time.process_time() - start:.2f} {exc}")
     """
 )
 
@@ -414,4 +414,4 @@ def test_worst_refusals_fit_in_1_gib_and_10_s(tmp_path: Path) -> None:
         seconds, _, sentence = run.stdout.strip().partition(" ")
         expected = "accepted as unknown" if name == "99mb-header" else path.name
         assert sentence.startswith(expected), (name, run.stdout)
-        assert float(seconds) < 10 and wall < 30, (name, seconds, wall)
+        assert float(seconds) < 10 and wall < 60, (name, seconds, wall)
