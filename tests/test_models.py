@@ -200,5 +200,5 @@ def test_cli_models_and_generate_by_id(
     assert gen.returncode == 0, gen.stderr
     assert "Model: tiny-sd" in Path(gen.stdout.strip()).read_bytes().decode("latin-1")
     bad = run("models", "import", str(tmp_path / "missing.safetensors"))
-    assert bad.returncode == 1 and "does not exist; check the path." in bad.stderr
+    assert bad.returncode == 2 and "does not exist; check the path." in bad.stderr
     assert run("models", "download", "no-such-model").returncode == 2
