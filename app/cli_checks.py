@@ -107,7 +107,7 @@ def seeds_text(seeds: list[int]) -> str:
 ID_WIDTH = 44
 
 
-def _wrap_id(text: str, width: int = ID_WIDTH) -> list[str]:
+def wrap_id(text: str, width: int = ID_WIDTH) -> list[str]:
     """An id in lines of at most ``width``, broken after a path separator where one is near."""
     lines = []
     while len(text) > width:
@@ -132,7 +132,7 @@ def models_table(items: Iterable[ModelInfo]) -> list[str]:
             state = f"unusable: {m.problem}"
         if m.installed and m.path and m.path not in m.id:
             state += f"  {m.path}"
-        first, *rest = _wrap_id(m.id)
+        first, *rest = wrap_id(m.id)
         mark = "*" if m.default else " "
         lines.append(
             f"{mark} {first:<{ID_WIDTH}} {m.kind:<17} {m.family or '-':<8} "

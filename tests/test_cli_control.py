@@ -112,4 +112,4 @@ def test_generate_with_a_controlnet_folder(
         str(out),
         home=easel_home,
     )
-    assert bad.returncode == 1 and "is not installed" in bad.stderr
+    assert bad.returncode == 2 and "is not installed" in bad.stderr  # an unknown model: bad input

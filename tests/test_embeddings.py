@@ -125,7 +125,7 @@ def test_embedding_that_runs_code_is_refused(tmp_path: Path) -> None:
     save_embedding(fresh_pipe(), folder / "fine.safetensors")
     registry.import_path(folder.parent)
     listed = {d["name"]: d for d in list_networks()}
-    assert "code that would run" in listed["evil"]["problem"]
+    assert "calls os.system when it is loaded, so it is unsafe" in listed["evil"]["problem"]
     # A listed problem file is never opened; its word stays a word.
     result = engine_on().generate(request("evil fine"))
     assert "evil" not in parse_infotext(result.infotexts[0]).params.get("TI hashes", "")

@@ -261,7 +261,7 @@ def test_broken_and_unsafe_and_lycoris_files_are_refused(tmp_path: Path) -> None
     registry.import_path(folder.parent)
     engine = engine_on()
     _refused(engine, "x <lora:truncated:1>", ModelLoadError, "incomplete")
-    _refused(engine, "x <lora:evil:1>", UnsafeModelFile, "code that would run")
+    _refused(engine, "x <lora:evil:1>", UnsafeModelFile, "so it is unsafe")
     _refused(engine, "x <lora:loha:1>", ModelLoadError, "LyCORIS LoHa")
     _refused(engine, "x <hypernet:h:1>", InvalidRequest, "cannot use <hypernet")
     assert engine.loras.loads == 0
