@@ -236,7 +236,12 @@ class Engine:
         from app.engine.controlnet import prompt_first
 
         with prompt_first(nets, req.controlnets):
-            images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
+            if req.hires:  # the webui's hires fix: app/engine/hires.py
+                from app.engine.hires import run_hires
+
+                images, redecoded = run_hires(self, pipe, run_req, call, seeds, on_progress, cancel)
+            else:
+                images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
         if call.finish is not None:
             images = [call.finish(im) for im in images]
         from app.library.infotext import infotext_from_request
@@ -301,9 +306,11 @@ class Engine:
         seeds: list[int],
         on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
-    ) -> tuple[list[Image.Image], bool]:
+    ) -> tuple[list[Any], bool]:
+        """The images (PIL), or with ``output_type="latent"`` in the call the latents."""
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         kwargs = dict(call.kwargs)
+        output_type = kwargs.pop("output_type", "np")
         subseeds = kwargs.pop("subseeds", None)
         if subseeds:
             kwargs["latents"] = self._variation_latents(pipe, req, generators, subseeds)
@@ -336,10 +343,12 @@ class Engine:
                     guidance_scale=req.cfg_scale,
                     num_images_per_prompt=req.batch_size,
                     generator=generators,
-                    output_type="np",
+                    output_type=output_type,
                     callback_on_step_end=on_step_end,
                     **kwargs,
                 )
+                if output_type == "latent":
+                    return list(out.images), False
                 images = out.images
                 redecoded = False
                 if is_broken(images) and state["latents"] is not None:
