@@ -146,6 +146,9 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     from app.cli_control import add_control_arguments
 
     add_control_arguments(p)
+    from app.cli_hires import add_hires_arguments
+
+    add_hires_arguments(p)
     return p
 
 
@@ -169,6 +172,8 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
         width, height = max(64, init.size[0] // 8 * 8), max(64, init.size[1] // 8 * 8)
     else:
         width, height = 512, 512
+    from app.cli_hires import hires_fields
+
     strength = args.strength if args.strength is not None else (0.75 if mode == "img2img" else 1.0)
     return validate(
         GenerationRequest(
@@ -189,6 +194,7 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
             mask_blur=args.mask_blur,
             controlnets=tuple(getattr(args, "controls", None) or ()),
             clip_skip=args.clip_skip,
+            **hires_fields(args),
         )
     )
 
