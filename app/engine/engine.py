@@ -150,6 +150,10 @@ class Engine:
         self.model_name = name
         self.model_hash = model_hash
         self._place(pipe)
+        if self.family == "sdxl":  # fp16 VAE, 512 px tiles: app/engine/sdxl.py
+            from app.engine.sdxl import adapt_sdxl
+
+            adapt_sdxl(pipe, self.device)
         self._pipes = {"base": pipe}
 
     def unload(self) -> None:
@@ -225,6 +229,11 @@ class Engine:
             self.loras, self.embeddings, self._pipes["base"], req
         )
         call = MODES[req.mode](req, self.inpainting)
+        if self.family == "sdxl":  # original/target size and crop as the webui sets them
+            from app.engine.sdxl import micro_conditioning
+
+            w, h = call.kwargs.get("width", req.width), call.kwargs.get("height", req.height)
+            call.kwargs.update(micro_conditioning(int(w), int(h)))
         pipe = self.pipeline(call.pipe_kind)
         nets = [self.controlnet(u.model) for u in req.controlnets]
         if nets:

@@ -47,7 +47,15 @@ def upscaler_path(name: str) -> str:
             f"The hires upscaler {name!r} is not installed; download one in Models, or choose "
             "Latent or Lanczos."
         )
-    return str(info.path)
+    found = Path(info.path)
+    if found.is_dir():  # a catalog download: the snapshot folder holds one weights file
+        files = sorted([*found.rglob("*.safetensors"), *found.rglob("*.pth")])
+        if not files:
+            raise ModelLoadError(
+                f"The upscaler {name!r} has no weights file; download it again in Models."
+            )
+        found = files[0]
+    return str(found)
 
 
 def upscale_images(
@@ -129,6 +137,10 @@ def run_hires(
         height=size[1],
     )
     second = ModeCall("image", {"image": image, "strength": req.hires_denoise})
+    if engine.family == "sdxl":
+        from app.engine.sdxl import micro_conditioning
+
+        second.kwargs.update(micro_conditioning(*size))
     img_pipe = engine.pipeline("image")
     img_pipe.scheduler = engine._scheduler(req.sampler, req.schedule)
     images, redecoded2 = engine._run(

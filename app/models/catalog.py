@@ -25,6 +25,8 @@ FAMILIES = (
     "taesdxl",
     "controlnet-sd1",
     "controlnet-sdxl",
+    "vae-sdxl",
+    "upscaler",
 )
 KINDS = KIND_IDS
 
