@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.cli_hires import apply_prediction_type
 from app.errors import Cancelled, EaselError, InvalidRequest
 from app.request import GenerationRequest, load_image, validate
 from app.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
@@ -228,6 +229,7 @@ def run_generate(args: argparse.Namespace) -> int:
     try:
         request = build_request(args)
         model = resolve_model(args.model)
+        apply_prediction_type(args, model)
         out_dir = Path(args.out).expanduser() if args.out else None
         if out_dir is not None:
             try:

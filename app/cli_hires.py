@@ -39,6 +39,32 @@ def add_hires_arguments(p: argparse.ArgumentParser) -> None:
         metavar="D",
         help="denoising strength of the second pass, 0 < D <= 1 (default 0.7)",
     )
+    p.add_argument(
+        "--prediction-type",
+        choices=["auto", "epsilon", "v_prediction"],
+        help="what a single-file SD 2.x checkpoint predicts: epsilon (512 base models) or "
+        "v_prediction (768 models); remembered for that file (auto: detect again)",
+    )
+
+
+def apply_prediction_type(args: argparse.Namespace, model: object) -> None:
+    """--prediction-type for a single-file checkpoint: remembered for the file, used at load."""
+    choice = getattr(args, "prediction_type", None)
+    if choice is None:
+        return
+    from pathlib import Path
+
+    from app.errors import InvalidRequest
+
+    path = Path(str(model))
+    if not path.is_file():
+        raise InvalidRequest(
+            "--prediction-type is for single-file checkpoints (.safetensors); a diffusers "
+            "folder says its prediction type in scheduler/scheduler_config.json."
+        )
+    from app.models.prediction import set_prediction_override
+
+    set_prediction_override(path, choice)
 
 
 def _resize(text: str) -> tuple[int, int]:

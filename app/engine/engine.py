@@ -135,7 +135,14 @@ class Engine:
                 "config files are not on this computer yet; connect to the internet once and "
                 "open the model manager so Easel can fetch them (a few MB)."
             )
-        pipe = load_single_file_pipeline(path, config or path.parent, self.device.torch_dtype())
+        from app.models.prediction import prediction_override
+
+        pipe = load_single_file_pipeline(
+            path,
+            config or path.parent,
+            self.device.torch_dtype(),
+            prediction_type=prediction_override(path),  # type: ignore[arg-type]
+        )
         self.load_pipeline(pipe, name or path.stem, model_hash(path))
         self.model_path = path
 
