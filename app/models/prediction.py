@@ -58,3 +58,10 @@ def set_prediction_override(model: str | Path, prediction: str) -> None:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
         os.replace(tmp, path)
+
+
+def load_key(model: str) -> str:
+    """What identifies a loaded model: its path, plus the prediction type chosen for it (a
+    new choice makes the worker load the file again)."""
+    choice = prediction_override(model) if model.endswith((".safetensors", ".ckpt")) else None
+    return f"{model}#{choice}" if choice else model

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.hires_panel import HiresPanel
 from app.ui.network_browser import NetworkBrowser
 from app.ui.preview_panel import PreviewPanel
 from app.ui.prompt_panel import PromptPanel
@@ -40,6 +41,7 @@ class GenerateTab(QSplitter):
         self.networks_button.toggled.connect(self.network_browser.setVisible)
         self.network_browser.insertRequested.connect(self.prompt_panel.insert_text)
         self.settings_panel = SettingsPanel()
+        self.hires_panel = HiresPanel()
         self.generate_button = QPushButton(icon("sparkles"), "  Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter); queues behind running jobs")
@@ -61,6 +63,8 @@ class GenerateTab(QSplitter):
         left.addWidget(self.networks_button)
         left.addWidget(self.network_browser, 1)
         left.addWidget(self.settings_panel)
+        left.addWidget(self.hires_panel.prediction_row)
+        left.addWidget(self.hires_panel)
         left.addLayout(buttons)
         scroll = QScrollArea()
         scroll.setObjectName("sideScroll")
