@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import app
-from app.errors import Cancelled, EaselError, InvalidRequest, ModelLoadError
+from app.errors import Cancelled, EaselError, InvalidRequest
 from app.request import load_image
 
 
@@ -46,17 +46,11 @@ def postprocess_infotext(original: str | None, scale: float, upscaler: str) -> s
 def _model_path(name: str) -> str:
     from app.engine.upscale import BUILTIN
 
-    if name in BUILTIN or Path(name).expanduser().is_file():
-        return str(Path(name).expanduser()) if name not in BUILTIN else name
-    from app.models import registry
+    if name in BUILTIN:
+        return name
+    from app.engine.hires import upscaler_path
 
-    info = registry.find_named("upscaler", name)
-    if info is None or not info.path:
-        raise ModelLoadError(
-            f"The upscaler {name!r} is not installed; put it in your models' upscalers folder "
-            "or give its path."
-        )
-    return info.path
+    return upscaler_path(name)  # a path, an imported file or a catalog download, by name
 
 
 def run_upscale(args: argparse.Namespace) -> int:

@@ -182,3 +182,35 @@ def test_hires_result_is_not_the_first_pass_upscaled(tiny_engine: Any) -> None:
     first = tiny_engine.generate(REQ.replace(hires=False)).images[0]
     stretched = first.resize(out.size, Image.Resampling.LANCZOS)
     assert np.abs(np.asarray(out, np.int16) - np.asarray(stretched, np.int16)).max() > 4
+
+
+def test_installed_upscaler_is_found_by_name(tiny_engine: Any, easel_home: Any) -> None:
+    """An ESRGAN file in Easel's upscalers folder is a hires upscaler by its name."""
+    from app.models.store import models_dir
+    from tests.test_upscale import tiny_net
+
+    folder = models_dir() / "upscalers"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({"params_ema": tiny_net().state_dict()}, folder / "4x-Tiny.pth")
+    out = tiny_engine.generate(REQ.replace(hires_upscaler="4x-tiny", hires_scale=2.0))
+    assert out.images[0].size == (160, 128)
+    assert "Hires upscaler: 4x-tiny" in out.infotexts[0]
+
+
+def test_webui_api_fields_map_to_hires() -> None:
+    pytest.importorskip("pydantic")
+    from app.server.convert import base_request
+    from app.server.schemas import Txt2ImgRequest
+
+    body = Txt2ImgRequest(
+        prompt="x",
+        enable_hr=True,
+        hr_scale=1.5,
+        hr_upscaler="Lanczos",
+        hr_second_pass_steps=4,
+        denoising_strength=0.4,
+    )
+    req = base_request(body)
+    assert (req.hires, req.hires_scale, req.hires_upscaler) == (True, 1.5, "Lanczos")
+    assert (req.hires_steps, req.hires_denoise, req.hires_resize) == (4, 0.4, (0, 0))
+    assert not base_request(Txt2ImgRequest(prompt="x")).hires

@@ -44,8 +44,8 @@ def upscaler_path(name: str) -> str:
     info = registry.find_named("upscaler", name)
     if info is None or not info.path:
         raise ModelLoadError(
-            f"The hires upscaler {name!r} is not installed; download one in Models, or choose "
-            "Latent or Lanczos."
+            f"The upscaler {name!r} is not installed; download one in Models, put it in your "
+            "models' upscalers folder, or give its path."
         )
     found = Path(info.path)
     if found.is_dir():  # a catalog download: the snapshot folder holds one weights file
