@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from app.hires_request import BUILTIN_UPSCALERS
 
@@ -79,13 +80,13 @@ def _resize(text: str) -> tuple[int, int]:
         ) from None
 
 
-def hires_fields(args: argparse.Namespace) -> dict[str, object]:
+def hires_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The request fields the hires options give; hires off when none is given."""
     names = ("hires_scale", "hires_resize", "hires_upscaler", "hires_steps", "hires_denoise")
     given = {n: getattr(args, n, None) for n in names}
     if all(v is None for v in given.values()):
         return {}
-    fields: dict[str, object] = {"hires": True}
+    fields: dict[str, Any] = {"hires": True}
     for name, value in given.items():
         if value is not None:
             fields[name] = _resize(value) if name == "hires_resize" else value
