@@ -87,11 +87,14 @@ def test_sdxl_model_gets_sdxl_presets_and_sd2_file_the_prediction_row(
     assert prediction_override(sd2) == "epsilon"
 
 
-def test_panel_screenshot(qtbot) -> None:
+def test_panel_folds_to_its_title(qtbot, tmp_path: Path) -> None:
     panel = HiresPanel()
     qtbot.addWidget(panel)
-    panel.setChecked(True)
-    panel.resize(360, panel.sizeHint().height())
     panel.show()
-    Path("docs").mkdir(exist_ok=True)
-    assert panel.grab().save("docs/screenshot-hires.png")
+    folded = panel.sizeHint().height()
+    panel.setChecked(True)
+    assert panel.sizeHint().height() > folded + 60
+    assert panel.changes()["hires_upscaler"] == "Latent"
+    panel.setChecked(False)
+    assert panel.changes() == {"hires": False}
+    assert panel.grab().save(str(tmp_path / "hires.png"))
