@@ -77,13 +77,22 @@ def test_hires_equals_two_stages_by_hand(
 ) -> None:
     req = REQ.replace(hires_upscaler=upscaler)
     seen: list[tuple[int, int]] = []
-    result = tiny_engine.generate(req, on_progress=lambda p: seen.append((p.step, p.total)))
+    shapes: list[tuple[int, ...]] = []
+
+    def progress(p: Any) -> None:
+        seen.append((p.step, p.total))
+        shapes.append(p.preview.shape if p.preview is not None else ())
+
+    result = tiny_engine.generate(req, on_progress=progress)
     ours = result.images[0]
     assert ours.size == (120, 96)
     theirs = by_hand(tiny_components, req, upscaler)
     assert max_diff(ours, theirs) <= 1
     # Previews go on through the second pass: 4 base steps then 3 hires steps, of 7.
     assert seen == [(i, 7) for i in range(1, 8)]
+    # ... with a live preview at every step, at the hires size in the second pass.
+    assert all(shapes) and len(set(shapes[:4])) == 1 and len(set(shapes[4:])) == 1
+    assert shapes[4][0] > shapes[0][0]
     plain = tiny_engine.generate(req.replace(hires=False)).images[0]
     assert plain.size == (80, 64)
     text = result.infotexts[0]

@@ -4,6 +4,8 @@
   ``target_size`` are the picture's own size (height, width), ``crop_coords_top_left`` is
   (0, 0) (the webui's ``sdxl_crop_top/left`` defaults), for the prompt and the negative alike.
   Diffusers' defaults agree; Easel passes them explicitly so a pipeline change cannot move them.
+  The hires fix's second pass uses the hires size (``calculate_hr_conds``: SdConditioning
+  with ``hr_upscale_to_x/y``).
 - The SDXL VAE overflows in fp16 (NaN, black pictures). With fp16 weights Easel swaps in
   madebyollin/sdxl-vae-fp16-fix when it is installed (catalog id ``sdxl-vae-fp16-fix``, kind
   ``vae``); without it the VAE is marked ``force_upcast`` so diffusers decodes in fp32 (and
