@@ -25,6 +25,7 @@ FAMILIES = (
     "taesdxl",
     "controlnet-sd1",
     "controlnet-sdxl",
+    "preprocessor",
     "vae-sdxl",
     "upscaler",
 )

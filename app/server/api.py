@@ -19,7 +19,7 @@ from PIL import Image
 from app import __version__
 from app.errors import Cancelled, EaselError, InvalidRequest
 from app.request import GenerationRequest, validate
-from app.server import choices, convert
+from app.server import choices, controlnet_api, convert
 from app.server.convert import decode_image, encode_image, info_json
 from app.server.openai_api import add_openai_routes
 from app.server.runner import EngineRunner, JobOutcome, ModelChoice
@@ -158,6 +158,7 @@ def build_api(runner: EngineRunner) -> tuple[FastAPI, Service]:
     @api.post("/sdapi/v1/txt2img", response_model=ImagesResponse)
     async def txt2img(body: Txt2ImgRequest, request: Request) -> dict[str, Any]:
         gen = _with_clip_skip(convert.base_request(body), svc, body)
+        gen = await asyncio.to_thread(_with_controlnets, gen, body)
         outcome, ran = await svc.generate(
             request, gen, body.n_iter or 1, svc.model_for(body.override_settings)
         )
@@ -167,6 +168,7 @@ def build_api(runner: EngineRunner) -> tuple[FastAPI, Service]:
     async def img2img(body: Img2ImgRequest, request: Request) -> dict[str, Any]:
         gen, finish = await asyncio.to_thread(convert.img2img_request, body)
         gen = _with_clip_skip(gen, svc, body)
+        gen = await asyncio.to_thread(_with_controlnets, gen, body)
         outcome, ran = await svc.generate(
             request, gen, body.n_iter or 1, svc.model_for(body.override_settings), finish
         )
@@ -245,6 +247,18 @@ def build_api(runner: EngineRunner) -> tuple[FastAPI, Service]:
             for n, rho in (("Automatic", -1.0), ("Uniform", -1.0), ("Karras", 7.0))
         ]
 
+    @api.get("/controlnet/model_list")
+    async def controlnet_models() -> dict[str, Any]:
+        return await asyncio.to_thread(controlnet_api.model_list)
+
+    @api.get("/controlnet/module_list")
+    async def controlnet_modules() -> dict[str, Any]:
+        return controlnet_api.module_list()
+
+    @api.get("/controlnet/version")
+    async def controlnet_version() -> dict[str, Any]:
+        return {"version": 2}
+
     @api.get("/sdapi/v1/loras")
     async def loras() -> list[dict[str, Any]]:
         return await asyncio.to_thread(choices.loras)
@@ -307,6 +321,12 @@ def _with_clip_skip(
     if convert.has_field("clip_skip") and "CLIP_stop_at_last_layers" not in overrides:
         return gen.replace(clip_skip=int(svc.options["CLIP_stop_at_last_layers"]))
     return gen
+
+
+def _with_controlnets(gen: GenerationRequest, body: Txt2ImgRequest) -> GenerationRequest:
+    fallback = gen.init_image if isinstance(gen.init_image, Image.Image) else None
+    units = controlnet_api.units_from(body.alwayson_scripts, fallback)
+    return gen.replace(controlnets=units) if units else gen
 
 
 def _png_info(data: str) -> dict[str, Any]:

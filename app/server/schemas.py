@@ -41,6 +41,7 @@ class Txt2ImgRequest(_Lenient):
     override_settings_restore_afterwards: bool | None = True
     send_images: bool | None = True
     save_images: bool | None = False
+    alwayson_scripts: dict[str, Any] | None = None  # ControlNet units: controlnet.args
 
 
 class Img2ImgRequest(Txt2ImgRequest):

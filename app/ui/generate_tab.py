@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.control_panel import ControlPanel
 from app.ui.hires_panel import HiresPanel
 from app.ui.network_browser import NetworkBrowser
 from app.ui.preview_panel import PreviewPanel
@@ -41,6 +42,7 @@ class GenerateTab(QSplitter):
         self.networks_button.toggled.connect(self.network_browser.setVisible)
         self.network_browser.insertRequested.connect(self.prompt_panel.insert_text)
         self.settings_panel = SettingsPanel()
+        self.control_panel = ControlPanel()
         self.hires_panel = HiresPanel()
         self.generate_button = QPushButton(icon("sparkles"), "  Generate")
         self.generate_button.setObjectName("generateButton")
@@ -63,9 +65,9 @@ class GenerateTab(QSplitter):
         left.addWidget(self.networks_button)
         left.addWidget(self.network_browser, 1)
         left.addWidget(self.settings_panel)
+        left.addWidget(self.control_panel)
         left.addWidget(self.hires_panel.prediction_row)
         left.addWidget(self.hires_panel)
-        left.addLayout(buttons)
         scroll = QScrollArea()
         scroll.setObjectName("sideScroll")
         scroll.setWidgetResizable(True)
@@ -74,6 +76,18 @@ class GenerateTab(QSplitter):
         scroll.setWidget(left_inner)
         # Never clip the controls: the panel is at least as wide as they need (plus a scroll bar).
         scroll.setMinimumWidth(left_inner.minimumSizeHint().width() + 12)
+        self.side_scroll = scroll
+        # Generate and Cancel stay in sight below the scrolling settings, however long they get.
+        side = QWidget()
+        side.setObjectName("sidePanel")
+        side_box = QVBoxLayout(side)
+        side_box.setContentsMargins(0, 0, 0, 0)
+        side_box.setSpacing(0)
+        side_box.addWidget(scroll, 1)
+        button_bar = QWidget()
+        button_bar.setLayout(buttons)
+        buttons.setContentsMargins(16, 10, 16, 14)
+        side_box.addWidget(button_bar)
 
         self.preview_panel = PreviewPanel()
         center = QWidget()
@@ -89,7 +103,7 @@ class GenerateTab(QSplitter):
         rbox.addWidget(self.queue_panel)
         right.setMinimumWidth(240)
 
-        for widget in (scroll, center, right):
+        for widget in (side, center, right):
             self.addWidget(widget)
         self.setStretchFactor(1, 1)
         self.setSizes([400, 740, 300])
