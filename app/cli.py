@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli_checks import check_model_file, check_out_dir, seeds_text
+from app.cli_hires import apply_prediction_type
 from app.errors import Cancelled, EaselError, InvalidRequest, ModelLoadError
 from app.request import GenerationRequest, load_image, validate
 from app.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
@@ -147,6 +148,9 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     from app.cli_control import add_control_arguments
 
     add_control_arguments(p)
+    from app.cli_hires import add_hires_arguments
+
+    add_hires_arguments(p)
     return p
 
 
@@ -170,6 +174,8 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
         width, height = max(64, init.size[0] // 8 * 8), max(64, init.size[1] // 8 * 8)
     else:
         width, height = 512, 512
+    from app.cli_hires import hires_fields
+
     strength = args.strength if args.strength is not None else (0.75 if mode == "img2img" else 1.0)
     return validate(
         GenerationRequest(
@@ -190,6 +196,7 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
             mask_blur=args.mask_blur,
             controlnets=tuple(getattr(args, "controls", None) or ()),
             clip_skip=args.clip_skip,
+            **hires_fields(args),
         )
     )
 
@@ -224,6 +231,7 @@ def run_generate(args: argparse.Namespace) -> int:
         request = build_request(args)
         model = resolve_model(args.model)
         check_model_file(model)
+        apply_prediction_type(args, model)
         out_dir = Path(args.out).expanduser() if args.out else None
         if out_dir is not None:
             check_out_dir(out_dir)

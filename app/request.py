@@ -87,6 +87,13 @@ class GenerationRequest:
     schedule: str = DEFAULT_SCHEDULE  # A1111's "Schedule type"; "Automatic": the sampler's own
     subseed: int = -1  # A1111's "Variation seed"; -1: random (only drawn when strength > 0)
     subseed_strength: float = 0.0  # 0: the seed's noise alone; 1: the variation seed's alone
+    # The webui's hires fix (txt2img): upscale the first pass, then an img2img pass over it.
+    hires: bool = False
+    hires_scale: float = 2.0  # "Hires upscale"; ignored when hires_resize is set
+    hires_resize: tuple[int, int] = (0, 0)  # "Hires resize" WxH (0 = from the other side)
+    hires_upscaler: str = "Latent"  # Latent (...), Lanczos, None or an upscaler's name/path
+    hires_steps: int = 0  # "Hires steps"; 0 = as many as the first pass
+    hires_denoise: float = 0.7  # "Denoising strength" of the second pass
 
     def replace(self, **changes: object) -> GenerationRequest:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -172,6 +179,10 @@ def validate_controlnets(units: tuple[ControlUnit, ...]) -> tuple[ControlUnit, .
 def validate(req: GenerationRequest) -> GenerationRequest:
     """Check a request, including its ControlNet units; see ``_validate``."""
     checked = _validate(req)
+    if req.hires:
+        from app.hires_request import validate_hires
+
+        validate_hires(checked)
     if req.controlnets:
         checked = checked.replace(controlnets=validate_controlnets(tuple(req.controlnets)))
     return checked

@@ -135,7 +135,14 @@ class Engine:
                 "config files are not on this computer yet; connect to the internet once and "
                 "open the model manager so Easel can fetch them (a few MB)."
             )
-        pipe = load_single_file_pipeline(path, config or path.parent, self.device.torch_dtype())
+        from app.models.prediction import prediction_override
+
+        pipe = load_single_file_pipeline(
+            path,
+            config or path.parent,
+            self.device.torch_dtype(),
+            prediction_type=prediction_override(path),  # type: ignore[arg-type]
+        )
         self.load_pipeline(pipe, name or path.stem, model_hash(path))
         self.model_path = path
 
@@ -150,6 +157,10 @@ class Engine:
         self.model_name = name
         self.model_hash = model_hash
         self._place(pipe)
+        if self.family == "sdxl":  # fp16 VAE, 512 px tiles: app/engine/sdxl.py
+            from app.engine.sdxl import adapt_sdxl
+
+            adapt_sdxl(pipe, self.device)
         self._pipes = {"base": pipe}
 
     def unload(self) -> None:
@@ -225,6 +236,11 @@ class Engine:
             self.loras, self.embeddings, self._pipes["base"], req
         )
         call = MODES[req.mode](req, self.inpainting)
+        if self.family == "sdxl":  # original/target size and crop as the webui sets them
+            from app.engine.sdxl import micro_conditioning
+
+            w, h = call.kwargs.get("width", req.width), call.kwargs.get("height", req.height)
+            call.kwargs.update(micro_conditioning(int(w), int(h)))
         pipe = self.pipeline(call.pipe_kind)
         nets = [self.controlnet(u.model) for u in req.controlnets]
         if nets:
@@ -236,7 +252,12 @@ class Engine:
         from app.engine.controlnet import prompt_first
 
         with prompt_first(nets, req.controlnets):
-            images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
+            if req.hires:  # the webui's hires fix: app/engine/hires.py
+                from app.engine.hires import run_hires
+
+                images, redecoded = run_hires(self, pipe, run_req, call, seeds, on_progress, cancel)
+            else:
+                images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
         if call.finish is not None:
             images = [call.finish(im) for im in images]
         from app.library.infotext import infotext_from_request
@@ -301,9 +322,11 @@ class Engine:
         seeds: list[int],
         on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
-    ) -> tuple[list[Image.Image], bool]:
+    ) -> tuple[list[Any], bool]:
+        """The images (PIL), or with ``output_type="latent"`` in the call the latents."""
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         kwargs = dict(call.kwargs)
+        output_type = kwargs.pop("output_type", "np")
         subseeds = kwargs.pop("subseeds", None)
         if subseeds:
             kwargs["latents"] = self._variation_latents(pipe, req, generators, subseeds)
@@ -336,10 +359,12 @@ class Engine:
                     guidance_scale=req.cfg_scale,
                     num_images_per_prompt=req.batch_size,
                     generator=generators,
-                    output_type="np",
+                    output_type=output_type,
                     callback_on_step_end=on_step_end,
                     **kwargs,
                 )
+                if output_type == "latent":
+                    return list(out.images), False
                 images = out.images
                 redecoded = False
                 if is_broken(images) and state["latents"] is not None:

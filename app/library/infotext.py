@@ -134,8 +134,14 @@ def infotext_from_request(
         params["Variation seed strength"] = _num(req.subseed_strength)
     if req.mode != "txt2img":
         params["Denoising strength"] = _num(req.strength)
+    elif getattr(req, "hires", False):
+        params["Denoising strength"] = _num(req.hires_denoise)
     if req.clip_skip > 1:
         params["Clip skip"] = str(req.clip_skip)
+    if getattr(req, "hires", False):
+        from app.library.infotext_hires import hires_params
+
+        params.update(hires_params(req))
     if req.mode in ("inpaint", "outpaint"):
         params["Mask blur"] = str(req.mask_blur)
     if req.mode == "outpaint":
@@ -156,7 +162,7 @@ def infer_mode(info: InfoText) -> Mode:
         return "outpaint"
     if "Denoising strength" in info.params:
         # Hires fix also writes a denoising strength, but always with its upscale key.
-        if "Hires upscale" in info.params or "Hires upscaler" in info.params:
+        if any(k in info.params for k in ("Hires upscale", "Hires upscaler", "First pass size")):
             return "txt2img"
         return "inpaint" if "Mask blur" in info.params else "img2img"
     return "txt2img"
@@ -242,6 +248,11 @@ def restore_request(
     size = _SIZE.match(p.get("Size", ""))
     if size:
         width, height = int(size.group(1)), int(size.group(2))
+    from app.library.infotext_hires import restore_hires
+
+    hires = restore_hires(p, base)
+    width, height = int(hires.pop("width", width)), int(hires.pop("height", height))  # type: ignore[call-overload]
+    extra.update(hires)
     request = base.replace(
         prompt=info.prompt,
         negative_prompt=info.negative_prompt,

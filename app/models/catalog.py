@@ -26,6 +26,8 @@ FAMILIES = (
     "controlnet-sd1",
     "controlnet-sdxl",
     "preprocessor",
+    "vae-sdxl",
+    "upscaler",
 )
 KINDS = KIND_IDS
 

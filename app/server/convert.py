@@ -135,7 +135,22 @@ def base_request(body: Txt2ImgRequest, mode: str = "txt2img") -> GenerationReque
         height=_int(body.height, 512),
         batch_size=_int(body.batch_size, 1),
         **changes,
+        **(hires_changes(body) if mode == "txt2img" else {}),
     )
+
+
+def hires_changes(body: Txt2ImgRequest) -> dict[str, Any]:
+    """The webui API's enable_hr / hr_* fields as the request's hires fields."""
+    if not body.enable_hr:
+        return {}
+    return {
+        "hires": True,
+        "hires_scale": 2.0 if body.hr_scale is None else float(body.hr_scale),
+        "hires_resize": (_int(body.hr_resize_x, 0), _int(body.hr_resize_y, 0)),
+        "hires_upscaler": body.hr_upscaler or "Latent",
+        "hires_steps": _int(body.hr_second_pass_steps, 0),
+        "hires_denoise": 0.7 if body.denoising_strength is None else body.denoising_strength,
+    }
 
 
 def img2img_request(body: Img2ImgRequest) -> tuple[GenerationRequest, Any]:

@@ -31,6 +31,12 @@ class Txt2ImgRequest(_Lenient):
     width: int | None = 512
     height: int | None = 512
     denoising_strength: float | None = None
+    enable_hr: bool | None = False  # the hires fix (txt2img)
+    hr_scale: float | None = 2.0
+    hr_upscaler: str | None = None
+    hr_second_pass_steps: int | None = 0
+    hr_resize_x: int | None = 0
+    hr_resize_y: int | None = 0
     override_settings: dict[str, Any] | None = None
     override_settings_restore_afterwards: bool | None = True
     send_images: bool | None = True

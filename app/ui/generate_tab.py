@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.ui.control_panel import ControlPanel
+from app.ui.hires_panel import HiresPanel
 from app.ui.network_browser import NetworkBrowser
 from app.ui.preview_panel import PreviewPanel
 from app.ui.prompt_panel import PromptPanel
@@ -42,6 +43,7 @@ class GenerateTab(QSplitter):
         self.network_browser.insertRequested.connect(self.prompt_panel.insert_text)
         self.settings_panel = SettingsPanel()
         self.control_panel = ControlPanel()
+        self.hires_panel = HiresPanel()
         self.generate_button = QPushButton(icon("sparkles"), "  Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter); queues behind running jobs")
@@ -64,6 +66,8 @@ class GenerateTab(QSplitter):
         left.addWidget(self.network_browser, 1)
         left.addWidget(self.settings_panel)
         left.addWidget(self.control_panel)
+        left.addWidget(self.hires_panel.prediction_row)
+        left.addWidget(self.hires_panel)
         scroll = QScrollArea()
         scroll.setObjectName("sideScroll")
         scroll.setWidgetResizable(True)

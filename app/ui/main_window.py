@@ -175,6 +175,10 @@ class MainWindow(QMainWindow):
         self.queue_panel.cancelAllRequested.connect(self.cancel_all)
         self.queue_panel.jobChosen.connect(self.show_job)
         self.network_browser = tab.network_browser
+        self.hires_panel = tab.hires_panel
+        from app.ui.hires_panel import hook_into_window
+
+        hook_into_window(self, tab.hires_panel)
         tab.network_browser.refreshRequested.connect(self.models_worker.refresh_networks)
         self.models_worker.networksListed.connect(tab.network_browser.set_networks)
         self.control_panel = tab.control_panel
@@ -257,6 +261,7 @@ class MainWindow(QMainWindow):
     def _show_models(self, current: str) -> None:
         recent = [p for p in self.settings.recent_models if p not in self._installed]
         self.model_picker.set_models([*self._installed, *recent], current, self._installed)
+        self.hires_panel.model_shown(current)
 
     def _installed_changed(self, installed: list[dict[str, Any]]) -> None:
         """The model manager's list arrived: fill the picker; pick the default on first run."""
@@ -296,7 +301,11 @@ class MainWindow(QMainWindow):
         ids = []
         for i in range(s.batch_count):
             seed = s.seed if s.seed < 0 else (s.seed + i * s.batch_size) % (MAX_SEED + 1)
-            job = self.submit(s.to_request(seed=seed, controlnets=self.control_panel.units()))
+            job = self.submit(
+                s.to_request(
+                    seed=seed, controlnets=self.control_panel.units(), **self.hires_panel.changes()
+                )
+            )
             if job is None:
                 break
             ids.append(job)
@@ -368,6 +377,7 @@ class MainWindow(QMainWindow):
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
         self.control_panel.apply_units(tuple(request.controlnets))
+        self.hires_panel.apply_request(request)
         self.tabs.setCurrentIndex(0)
 
     def send_to_canvas(self, path: str) -> None:

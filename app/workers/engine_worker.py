@@ -198,7 +198,9 @@ class _EngineLoop(QObject):
 
     def _ensure_model(self, model_path: str | None) -> None:
         engine = self._engine
-        if model_path is None or (self._model_key == model_path and engine.loaded):
+        from app.models.prediction import load_key
+
+        if model_path is None or (self._model_key == load_key(model_path) and engine.loaded):
             return
         self.modelLoading.emit(Path(model_path).name)
         try:
@@ -218,7 +220,7 @@ class _EngineLoop(QObject):
             )
             self.modelFailed.emit(message)
             raise ModelLoadError(message) from exc
-        self._model_key = model_path
+        self._model_key = load_key(model_path)
         self.modelReady.emit(engine.model_name)
 
     def _run_job(self, job: Job) -> None:
