@@ -85,6 +85,7 @@ class GenerationRequest:
     schedule: str = DEFAULT_SCHEDULE  # A1111's "Schedule type"; "Automatic": the sampler's own
     subseed: int = -1  # A1111's "Variation seed"; -1: random (only drawn when strength > 0)
     subseed_strength: float = 0.0  # 0: the seed's noise alone; 1: the variation seed's alone
+    speed: str = "quality"  # app.speed: "quality" (as set) | "balanced" | "fast" (few steps)
 
     def replace(self, **changes: object) -> GenerationRequest:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -185,6 +186,8 @@ def _validate(req: GenerationRequest) -> GenerationRequest:
         raise InvalidRequest(f"Unknown mode {req.mode!r}; use one of {', '.join(MODES)}.")
     if not isinstance(req.prompt, str):
         raise InvalidRequest("The prompt must be text.")
+    if req.speed not in ("quality", "balanced", "fast"):
+        raise InvalidRequest(f"Unknown speed {req.speed!r}; use quality, balanced or fast.")
     if resolve_sampler(req.sampler) is None:
         raise InvalidRequest(
             f"Unknown sampler {req.sampler!r}; choose one of: {', '.join(SAMPLER_NAMES)}."

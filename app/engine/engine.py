@@ -25,7 +25,6 @@ from app.engine.images import is_broken
 from app.engine.lora import LoraManager, apply_networks
 from app.engine.modes import MODES, ModeCall
 from app.engine.noise import variation_noise
-from app.engine.preview import latents_to_rgb
 from app.engine.schedulers import scheduler_class
 from app.errors import Cancelled, EngineError, ModelLoadError, OutOfMemory
 from app.request import MAX_SEED, GenerationRequest, validate
@@ -50,6 +49,7 @@ class GenerationResult:
     infotexts: list[str]
     elapsed: float
     redecoded_fp32: bool = False
+    notes: tuple[str, ...] = ()  # what was done to make it fit or fast, one sentence each
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -72,6 +72,8 @@ class Engine:
         self.embeddings = EmbeddingManager()
         self._controlnets: dict[str, Any] = {}
         self.last_conditioning_seconds = 0.0
+        self.tiny_decoder: Any = None  # TAESD (app/engine/taesd.py), looked up once per model
+        self._tiny_looked = False
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -149,6 +151,7 @@ class Engine:
         self._scheduler_config = pipe.scheduler.config
         self.model_name = name
         self.model_hash = model_hash
+        self.tiny_decoder, self._tiny_looked = None, False
         self._place(pipe)
         self._pipes = {"base": pipe}
 
@@ -173,6 +176,23 @@ class Engine:
         if dev.vae_tiling:
             pipe.vae.enable_tiling()
         pipe.set_progress_bar_config(disable=True)
+
+    def preview_decoder(self) -> Any:
+        """The installed TAESD for the loaded family (a ``TinyDecoder``), or None."""
+        if not self._tiny_looked:
+            from app.engine.taesd import find_decoder
+
+            self._tiny_looked = True
+            dev = self.device
+            self.tiny_decoder = find_decoder(self.family, dev.torch_dtype(), dev.torch_device)
+        return self.tiny_decoder
+
+    def set_preview_decoder(self, vae: Any) -> None:
+        """Adopt an ``AutoencoderTiny`` as this model's TAESD (tests, benchmarks); None: none."""
+        from app.engine.taesd import TinyDecoder
+
+        self._tiny_looked = True
+        self.tiny_decoder = None if vae is None else TinyDecoder(vae.to(self.device.torch_device))
 
     def pipeline(self, kind: str) -> Any:
         """The pipeline for "text", "image" or "inpaint", built once from the same weights."""
@@ -219,6 +239,10 @@ class Engine:
         )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
+        from app.engine.speed import apply_speed, infotext_keys
+
+        req, recipe = apply_speed(self, req)
+        tiny = self.preview_decoder() if recipe is not None and recipe.tiny_decode else None
         # LoRAs and embeddings go onto the shared base modules before any step runs; the
         # pipeline sees the prompt without <lora:...> tags, the request keeps them.
         run_req, network_info = apply_networks(
@@ -235,8 +259,16 @@ class Engine:
             call.kwargs["subseeds"] = subseeds
         from app.engine.controlnet import prompt_first
 
+        from app.engine.memory import run_fitting
+
+        def run(r: GenerationRequest, c: ModeCall, s: list[int]) -> tuple[list[Any], bool]:
+            return self._run(pipe, r, c, s, on_progress, cancel, tiny)
+
         with prompt_first(nets, req.controlnets):
-            images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
+            images, redecoded, notes = run_fitting(self, pipe, run_req, call, seeds, run, nets)
+        if recipe is not None and recipe.note:
+            notes.append(recipe.note)
+        network_info = {**network_info, **infotext_keys(recipe)}
         if call.finish is not None:
             images = [call.finish(im) for im in images]
         from app.library.infotext import infotext_from_request
@@ -253,6 +285,7 @@ class Engine:
             ],
             elapsed=time.perf_counter() - started,
             redecoded_fp32=redecoded,
+            notes=tuple(notes),
         )
 
     # -- ControlNet (app/engine/controlnet.py) ----------------------------------------------
@@ -301,14 +334,19 @@ class Engine:
         seeds: list[int],
         on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
+        tiny: Any = None,
     ) -> tuple[list[Image.Image], bool]:
+        """One pipeline call; ``tiny`` (a TAESD ``TinyDecoder``) decodes the pictures instead of
+        the full VAE."""
+        from app.engine.taesd import Previewer
+
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         kwargs = dict(call.kwargs)
         subseeds = kwargs.pop("subseeds", None)
         if subseeds:
             kwargs["latents"] = self._variation_latents(pipe, req, generators, subseeds)
         state: dict[str, Any] = {"latents": None, "last_preview": 0.0, "t0": time.perf_counter()}
-        family = self.family
+        previewer = Previewer(self.preview_decoder(), self.family)
 
         prompt_kwargs, cond = self._prompt_kwargs(pipe, req)
 
@@ -323,7 +361,7 @@ class Engine:
                 preview = None
                 total = int(getattr(p, "_num_timesteps", 0) or req.steps)
                 if now - state["last_preview"] >= self.preview_min_interval or i + 1 == total:
-                    preview = latents_to_rgb(latents[0], family)
+                    preview = previewer.preview(latents[0], now - state["t0"], i + 1)
                     state["last_preview"] = now
                 on_progress(Progress(i + 1, total, preview, now - state["t0"]))
             return changes
@@ -336,11 +374,11 @@ class Engine:
                     guidance_scale=req.cfg_scale,
                     num_images_per_prompt=req.batch_size,
                     generator=generators,
-                    output_type="np",
+                    output_type="latent" if tiny is not None else "np",
                     callback_on_step_end=on_step_end,
                     **kwargs,
                 )
-                images = out.images
+                images = out.images if tiny is None else tiny.decode_np(out.images)
                 redecoded = False
                 if is_broken(images) and state["latents"] is not None:
                     log.warning("decode gave NaN/black pixels; decoding again in fp32")
