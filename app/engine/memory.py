@@ -31,7 +31,7 @@ MEASURES: tuple[str, ...] = (SLICING, TILING, OFFLOAD, SPLIT)
 HEADROOM = 0.9  # leave a tenth for the allocator's fragmentation and the rest of the system
 UNET_ACTIVATIONS = 24  # live tensors of the UNet's first level width at the peak
 VAE_ACTIVATIONS = 10  # live 128-channel full-resolution tensors in the VAE decoder's peak
-VAE_TILE = 512  # diffusers' tiled decode works on 512x512 tiles (SD), ~1 tile at a time
+VAE_TILE = 512  # the tile side when the VAE does not say
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,9 @@ def estimate_peak(
         attention //= max(heads, 1)
     px = req.width * req.height
     if TILING in measures:
-        px = min(px, VAE_TILE * VAE_TILE)
+        # diffusers decodes tile by tile, each the VAE's own sample size (512 for SD 1.5)
+        tile = int(getattr(pipe.vae.config, "sample_size", VAE_TILE) or VAE_TILE)
+        px = min(px, tile * tile)
     vae = batch * px * 128 * nbytes * VAE_ACTIVATIONS
     return Estimate(weights, unet_act, attention, vae)
 
@@ -135,11 +137,18 @@ def plan(
     est = estimate_peak(pipe, req, controlnets, taken).total
     if not avail:
         return taken, est, avail
-    for measure in ladder(device, req):
-        if est <= avail:
-            break
+    if est <= avail:
+        return taken, est, avail
+    steps = ladder(device, req)
+    for measure in steps:  # one measure alone, the cheapest that does it
+        one = estimate_peak(pipe, req, controlnets, [measure]).total
+        if one <= avail:
+            return [measure], one, avail
+    for measure in steps:  # else all of them, in order, until it fits
         taken.append(measure)
         est = estimate_peak(pipe, req, controlnets, taken).total
+        if est <= avail:
+            break
     return taken, est, avail
 
 

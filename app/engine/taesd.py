@@ -69,12 +69,12 @@ class Previewer:
         self,
         decoder: TinyDecoder | None,
         family: str,
-        budget: float = PREVIEW_BUDGET,
+        budget: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.decoder = decoder
         self.family = family
-        self.budget = budget
+        self.budget = PREVIEW_BUDGET if budget is None else budget
         self.clock = clock
         self.spent = 0.0  # seconds spent in TAESD previews so far
         self.next_cost = -1.0  # the last TAESD preview's cost; < 0 until one ran
