@@ -151,7 +151,7 @@ def choose_recipe(
             note=missing_taesd.strip(" ()"),
         )
     n = min(steps, 12 if fast else 15)
-    lcm = "lcm-lora-sdxl" if xl else "lcm-lora-sd15"
+    lcm = "an LCM-LoRA for SDXL" if xl else "lcm-lora-sd15"
     return Recipe(
         speed,
         f"{n} steps, DPM++ 2M Karras, CFG {cfg_scale:g}, {decode}",
@@ -159,15 +159,18 @@ def choose_recipe(
         cfg_scale,
         "DPM++ 2M Karras",
         tiny_decode=tiny,
-        note=(
-            f"No LCM-LoRA for {family} is installed: download {lcm} in Models to draw in "
-            "4 steps, or pick a Turbo model."
+        note="; ".join(
+            n
+            for n in (
+                f"No LCM-LoRA for {family} is installed: download {lcm} in Models to draw in "
+                "4 steps, or pick a Turbo model",
+                missing_taesd.strip(" ()"),
+            )
+            if n
         ),
     )
 
 
 def describe_all(model_name: str, xl: bool, accelerators: list[str], taesd: bool) -> dict[str, str]:
     """Every speed's recipe summary for this model, for the window."""
-    return {
-        s: choose_recipe(s, model_name, xl, accelerators, taesd).summary for s in SPEEDS
-    }
+    return {s: choose_recipe(s, model_name, xl, accelerators, taesd).summary for s in SPEEDS}

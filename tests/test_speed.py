@@ -36,7 +36,12 @@ def test_accelerators_are_recognised_by_name() -> None:
 
 def test_recipes_per_model() -> None:
     turbo = choose_recipe("fast", "sd-turbo", False, [], True)
-    assert (turbo.steps, turbo.cfg_scale, turbo.sampler, turbo.tiny_decode) == (1, 0.0, "Euler a", True)
+    assert (turbo.steps, turbo.cfg_scale, turbo.sampler, turbo.tiny_decode) == (
+        1,
+        0.0,
+        "Euler a",
+        True,
+    )
     assert turbo.summary == "Turbo model: 1 step, Euler a, CFG 0, TAESD decode"
     lcm = choose_recipe("fast", "my-model", False, ["lcm-lora-sd15", "inkwash"], True)
     assert (lcm.steps, lcm.cfg_scale, lcm.sampler, lcm.lora) == (4, 1.0, "LCM", "lcm-lora-sd15")
@@ -48,14 +53,22 @@ def test_recipes_per_model() -> None:
     # an SD 1.5 LoRA never goes onto SDXL; Lightning is recognised there
     xl = choose_recipe("fast", "sdxl", True, ["lcm-lora-sd15", "sdxl_lightning_4step_lora"], False)
     assert (xl.lora, xl.steps, xl.sampler, xl.schedule) == (
-        "sdxl_lightning_4step_lora", 4, "Euler", "SGM Uniform"
+        "sdxl_lightning_4step_lora",
+        4,
+        "Euler",
+        "SGM Uniform",
     )
     assert "TAESDXL is not installed" in xl.note and "full VAE" in xl.summary
     none = choose_recipe("fast", "my-model", False, [], False, steps=30, cfg_scale=6.0)
     assert (none.steps, none.cfg_scale, none.lora) == (12, 6.0, "")
     assert "download lcm-lora-sd15 in Models" in none.note
     quality = choose_recipe("quality", "sd-turbo", False, ["lcm-lora-sd15"], True, 25, 7.0)
-    assert (quality.steps, quality.cfg_scale, quality.lora, quality.tiny_decode) == (25, 7.0, "", False)
+    assert (quality.steps, quality.cfg_scale, quality.lora, quality.tiny_decode) == (
+        25,
+        7.0,
+        "",
+        False,
+    )
     assert set(describe_all("sd-turbo", False, [], True)) == {"quality", "balanced", "fast"}
 
 
@@ -73,7 +86,9 @@ def lcm_lora(tmp_path: Path) -> Path:
     return path
 
 
-def _diffusers_lcm(lora: Path, taesd: Any, prompt: str, seed: int, steps: int, cfg: float) -> Image.Image:
+def _diffusers_lcm(
+    lora: Path, taesd: Any, prompt: str, seed: int, steps: int, cfg: float
+) -> Image.Image:
     """diffusers' documented LCM-LoRA recipe: load_lora_weights, LCMScheduler, TAESD as VAE."""
     pipe = fresh_pipe()
     pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
@@ -102,7 +117,9 @@ def test_fast_equals_diffusers_lcm_lora_with_taesd(lcm_lora: Path) -> None:
     theirs = _diffusers_lcm(lcm_lora, taesd, "a lighthouse ", 11, 4, 1.0)
     assert max_diff(result.images[0], theirs) <= 1
     # it really took the LCM path: not the full VAE, not the plain model
-    quality = engine.generate(request("a lighthouse", seed=11, steps=4, sampler="LCM", cfg_scale=1.0))
+    quality = engine.generate(
+        request("a lighthouse", seed=11, steps=4, sampler="LCM", cfg_scale=1.0)
+    )
     assert max_diff(result.images[0], quality.images[0]) > 8
     text = result.infotexts[0]
     assert "Speed: Fast" in text and "LCM-LoRA lcm-lora-tiny on this model: 4 steps" in text
@@ -136,7 +153,11 @@ def test_fast_on_a_turbo_model_is_one_step_cfg_0() -> None:
     taesd = build_tiny_taesd()
     engine.set_preview_decoder(taesd)
     result = engine.generate(request("a fox", speed="fast", seed=5))
-    assert (result.request.steps, result.request.cfg_scale, result.request.sampler) == (1, 0.0, "Euler a")
+    assert (result.request.steps, result.request.cfg_scale, result.request.sampler) == (
+        1,
+        0.0,
+        "Euler a",
+    )
     pipe = fresh_pipe()
     pipe.scheduler = diffusers.EulerAncestralDiscreteScheduler.from_config(
         pipe.scheduler.config, timestep_spacing="trailing"

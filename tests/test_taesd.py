@@ -76,13 +76,17 @@ def test_engine_previews_through_taesd_when_installed(monkeypatch: pytest.Monkey
     engine = engine_on()
     assert engine.preview_decoder() is None  # nothing installed: matrix previews
     shapes: list[tuple[int, ...]] = []
-    engine.generate(request("a boat", steps=3), on_progress=lambda p: shapes.append(p.preview.shape))
+    engine.generate(
+        request("a boat", steps=3), on_progress=lambda p: shapes.append(p.preview.shape)
+    )
     assert shapes == [(8, 8, 3)] * 3
 
     engine.set_preview_decoder(build_tiny_taesd())
     monkeypatch.setattr(taesd, "PREVIEW_BUDGET", 1.0)  # the tiny UNet is as cheap as TAESD
     shapes.clear()
-    plain = engine.generate(request("a boat", steps=3), on_progress=lambda p: shapes.append(p.preview.shape))
+    plain = engine.generate(
+        request("a boat", steps=3), on_progress=lambda p: shapes.append(p.preview.shape)
+    )
     assert (64, 64, 3) in shapes
     # previews never change the picture: Quality still decodes with the full VAE
     engine.set_preview_decoder(None)
@@ -90,7 +94,9 @@ def test_engine_previews_through_taesd_when_installed(monkeypatch: pytest.Monkey
     assert np.array_equal(np.asarray(plain.images[0]), np.asarray(again.images[0]))
 
 
-def test_installed_taesd_is_found_and_loaded(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_installed_taesd_is_found_and_loaded(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from app.models import catalog, download
     from tests.hubserver import HubRepo, running_hub
 

@@ -258,7 +258,6 @@ class Engine:
         if subseeds:
             call.kwargs["subseeds"] = subseeds
         from app.engine.controlnet import prompt_first
-
         from app.engine.memory import run_fitting
 
         def run(r: GenerationRequest, c: ModeCall, s: list[int]) -> tuple[list[Any], bool]:
@@ -266,8 +265,9 @@ class Engine:
 
         with prompt_first(nets, req.controlnets):
             images, redecoded, notes = run_fitting(self, pipe, run_req, call, seeds, run, nets)
-        if recipe is not None and recipe.note:
-            notes.append(recipe.note)
+        if recipe is not None:
+            notes[:0] = [f"{infotext_keys(recipe)['Speed']}: {recipe.summary}."]
+            notes += [recipe.note + "."] if recipe.note else []
         network_info = {**network_info, **infotext_keys(recipe)}
         if call.finish is not None:
             images = [call.finish(im) for im in images]

@@ -26,7 +26,12 @@ from app.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
-SLICING, TILING, OFFLOAD, SPLIT = "attention slicing", "VAE tiling", "model CPU offload", "batch split"
+SLICING, TILING, OFFLOAD, SPLIT = (
+    "attention slicing",
+    "VAE tiling",
+    "model CPU offload",
+    "batch split",
+)
 MEASURES: tuple[str, ...] = (SLICING, TILING, OFFLOAD, SPLIT)
 HEADROOM = 0.9  # leave a tenth for the allocator's fragmentation and the rest of the system
 UNET_ACTIVATIONS = 24  # live tensors of the UNet's first level width at the peak
@@ -178,7 +183,9 @@ def _gb(n: int) -> str:
 
 def sentence(measures: Sequence[str], req: GenerationRequest, avail: int, after_oom: bool) -> str:
     what = " and ".join(measures)
-    size = f"{req.width}x{req.height}" + (f", batch {req.batch_size}," if req.batch_size > 1 else "")
+    size = f"{req.width}x{req.height}" + (
+        f", batch {req.batch_size}," if req.batch_size > 1 else ""
+    )
     if after_oom:
         return f"Ran out of memory at {size.rstrip(',')}; used {what} and tried again."
     where = f" in {_gb(avail)}" if avail else ""
@@ -188,7 +195,9 @@ def sentence(measures: Sequence[str], req: GenerationRequest, avail: int, after_
 RunPart = Callable[[GenerationRequest, Any, list[int]], tuple[list[Any], bool]]
 
 
-def _run(run: RunPart, req: GenerationRequest, call: Any, seeds: list[int], split: bool) -> tuple[list[Any], bool]:
+def _run(
+    run: RunPart, req: GenerationRequest, call: Any, seeds: list[int], split: bool
+) -> tuple[list[Any], bool]:
     if not split or len(seeds) == 1:
         return run(req, call, seeds)
     images: list[Any] = []

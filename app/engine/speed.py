@@ -36,7 +36,9 @@ def installed_accelerators() -> list[str]:
         return []
 
 
-def recipe_for(engine: Any, req: GenerationRequest, accelerators: list[str] | None = None) -> Recipe:
+def recipe_for(
+    engine: Any, req: GenerationRequest, accelerators: list[str] | None = None
+) -> Recipe:
     """The recipe ``req.speed`` runs on the engine's loaded model."""
     xl = engine.family == "sdxl"
     sd2 = False

@@ -126,7 +126,9 @@ def load_decoder(path: str | Path, dtype: Any, device: str) -> TinyDecoder:
     from diffusers import AutoencoderTiny
 
     vae = AutoencoderTiny.from_pretrained(str(path), torch_dtype=dtype, local_files_only=True)
-    return TinyDecoder(vae.to(device), "TAESDXL" if "xl" in Path(path).as_posix().lower() else "TAESD")
+    return TinyDecoder(
+        vae.to(device), "TAESDXL" if "xl" in Path(path).as_posix().lower() else "TAESD"
+    )
 
 
 def find_decoder(family: str, dtype: Any, device: str) -> TinyDecoder | None:
@@ -149,12 +151,13 @@ def build_tiny_taesd(seed: int = 0) -> Any:
     from diffusers import AutoencoderTiny
 
     torch.manual_seed(seed)
-    return AutoencoderTiny(
+    vae: Any = AutoencoderTiny(
         encoder_block_out_channels=(8, 8, 8, 8),
         decoder_block_out_channels=(8, 8, 8, 8),
         num_encoder_blocks=(1, 1, 1, 1),
         num_decoder_blocks=(1, 1, 1, 1),
-    ).eval()
+    )
+    return vae.eval()
 
 
 def build_sd15_taesd(seed: int = 0) -> Any:
@@ -163,4 +166,5 @@ def build_sd15_taesd(seed: int = 0) -> Any:
     from diffusers import AutoencoderTiny
 
     torch.manual_seed(seed)
-    return AutoencoderTiny().eval()
+    vae: Any = AutoencoderTiny()
+    return vae.eval()

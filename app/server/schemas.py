@@ -35,6 +35,8 @@ class Txt2ImgRequest(_Lenient):
     override_settings_restore_afterwards: bool | None = True
     send_images: bool | None = True
     save_images: bool | None = False
+    # Easel's addition: "quality" (as sent) | "balanced" | "fast" (app/speed.py recipes)
+    speed: str | None = None
 
 
 class Img2ImgRequest(Txt2ImgRequest):

@@ -248,6 +248,8 @@ class MainWindow(QMainWindow):
     def _show_models(self, current: str) -> None:
         recent = [p for p in self.settings.recent_models if p not in self._installed]
         self.model_picker.set_models([*self._installed, *recent], current, self._installed)
+        manager = getattr(self, "model_manager", None)
+        self.settings_panel.speed.set_models(manager.models if manager else [], current)
 
     def _installed_changed(self, installed: list[dict[str, Any]]) -> None:
         """The model manager's list arrived: fill the picker; pick the default on first run."""
@@ -355,7 +357,16 @@ class MainWindow(QMainWindow):
         """Put a gallery picture's settings back into the Generate tab."""
         self.prompt_panel.set_texts(request.prompt, request.negative_prompt)
         s = self.current_settings()
-        for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height", "clip_skip"):
+        for name in (
+            "sampler",
+            "steps",
+            "cfg_scale",
+            "seed",
+            "width",
+            "height",
+            "clip_skip",
+            "speed",
+        ):
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
         self.tabs.setCurrentIndex(0)
@@ -397,7 +408,8 @@ class MainWindow(QMainWindow):
         if result.tag == "canvas" and result.paths:
             self.canvas.load_image(result.paths[0])
         seeds = ", ".join(str(s) for s in result.seeds[:4]) + ("…" if len(result.seeds) > 4 else "")
-        self._job_over(job_id, f"Done in {format_duration(result.elapsed)}  ·  seed {seeds}")
+        notes = "".join(f"  ·  {n}" for n in result.notes)
+        self._job_over(job_id, f"Done in {format_duration(result.elapsed)}  ·  seed {seeds}{notes}")
 
     def _job_failed(self, job_id: int, message: str) -> None:
         self.jobs.failed(job_id, message)

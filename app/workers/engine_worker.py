@@ -251,6 +251,7 @@ class _EngineLoop(QObject):
                     list(result.infotexts),
                     time.perf_counter() - started,
                     job.tag,
+                    tuple(getattr(result, "notes", ())),
                 ),
             )
         except Cancelled:

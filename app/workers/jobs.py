@@ -47,6 +47,7 @@ class JobResult:
     infotexts: list[str]
     elapsed: float
     tag: str = ""
+    notes: tuple[str, ...] = ()  # what the engine did to fit or speed up the job
 
 
 Item = Job | LoadCommand
