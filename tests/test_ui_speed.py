@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from app.errors import InvalidRequest
 from app.library.infotext import parse_infotext
@@ -19,7 +20,7 @@ from app.ui.settings import UiSettings
 from app.ui.speed_widget import SpeedWidget
 from app.workers.engine_worker import live_engine_threads
 
-TIMEOUT = 60_000
+TIMEOUT = 180_000  # the engine thread imports torch: slow on a busy 2-core machine
 MODELS = [
     {"id": "sd-turbo", "name": "SD-Turbo", "kind": "checkpoint", "family": "sd2",
      "path": "/m/turbo", "installed": True, "source": "catalog"},
@@ -85,6 +86,11 @@ def test_fast_from_the_window_runs_the_fast_recipe(qtbot, tiny_model_dir: Path) 
         assert any("download lcm-lora-sd15" in n for n in result.notes)
         qtbot.mouseClick(panel.speed.buttons["quality"], Qt.MouseButton.LeftButton)
         assert panel.steps.isEnabled()
+        # Settings' precision override: the engine switches, the header chip says so
+        with qtbot.waitSignal(w.worker.engineReady, timeout=TIMEOUT) as chip:
+            panel.precision.setCurrentIndex(panel.precision.findData("bf16"))
+        assert chip.args[0].startswith("CPU · bf16") and w.engine_label.text() == chip.args[0]
+        assert w.current_settings().precision == "bf16"
     finally:
         w.close()
 
@@ -115,3 +121,41 @@ def test_cli_speed_fast(tiny_model_dir: Path, tmp_path: Path, easel_home: Path) 
     assert "Fast: 12 steps, DPM++ 2M Karras, CFG 7, full VAE." in res.stderr
     info = parse_infotext(read_parameters(Path(res.stdout.splitlines()[0])) or "")
     assert info.params["Speed"] == "Fast" and info.params["Steps"] == "12"
+
+
+def test_first_run_on_a_cpu_recommends_the_fast_path(qtbot) -> None:
+    from app.ui.first_run_fast import advise_fast_path, fast_path_advice
+    from app.ui.model_manager import FirstRunBanner
+
+    assert fast_path_advice("NVIDIA GeForce RTX 4090 · bf16") is None
+    advice = fast_path_advice("CPU · bf16 · 2 threads")
+    assert advice is not None and advice.model_id == "sd-turbo"
+    assert "SD-Turbo</b> (2.6 GB), about 3.6 s per 512x512 picture here, estimated" in advice.text
+    assert "SD 1.5 + LCM-LoRA + TAESD (2.3 GB), about 14 s per picture, estimated" in advice.text
+    slow = fast_path_advice("CPU · fp32 · 4 threads")
+    assert slow is not None and "about 3.5 s per 512x512" in slow.text
+
+    banner = FirstRunBanner()
+    qtbot.addWidget(banner)
+    chosen: list[str] = []
+    advise_fast_path(banner, "CPU · bf16 · 2 threads", chosen.append)
+    advise_fast_path(banner, "CPU · bf16 · 2 threads", chosen.append)  # hooked once only
+    assert banner.model_id == "sd-turbo" and banner.download_button.text() == "Download SD-Turbo"
+    banner.downloadRequested.emit()
+    assert chosen == ["fast"]
+
+
+def test_first_run_window_on_this_cpu(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EASEL_MODEL", raising=False)
+    monkeypatch.setenv("EASEL_DEVICE", "cpu")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        with qtbot.waitSignal(w.worker.engineReady, timeout=TIMEOUT):
+            w.start_engine()
+        qtbot.waitUntil(w.first_run.isVisible, timeout=TIMEOUT)
+        assert w.first_run.model_id == "sd-turbo"
+        assert "estimated" in w.first_run.findChild(QLabel).text()
+    finally:
+        w.close()

@@ -177,6 +177,28 @@ class Engine:
             pipe.vae.enable_tiling()
         pipe.set_progress_bar_config(disable=True)
 
+    def set_precision(self, precision: str) -> None:
+        """Settings' precision override ("auto", "fp32", "bf16"): the loaded weights are cast
+        in place (no reload); the header chip shows ``device.chip()`` afterwards."""
+        from app.engine.device import detect_device
+
+        dev = detect_device(self.device.kind, precision)
+        if dev.dtype == self.device.dtype:
+            return
+        wider = dev.torch_dtype().itemsize > self.device.torch_dtype().itemsize
+        self._device = dev
+        dtype = dev.torch_dtype()
+        if wider and self.model_path is not None:
+            # Back up to fp32: the bf16 weights lost bits, so read them from disk again.
+            self.load(self.model_path, self.model_name, self.model_hash)
+            return
+        if self._pipes:
+            self._pipes["base"].to(dtype=dtype)
+        for net in self._controlnets.values():
+            net.to(dtype=dtype)
+        if self.tiny_decoder is not None:
+            self.tiny_decoder.vae.to(dtype=dtype)
+
     def preview_decoder(self) -> Any:
         """The installed TAESD for the loaded family (a ``TinyDecoder``), or None."""
         if not self._tiny_looked:

@@ -26,6 +26,7 @@ from app.library.gallery import Gallery
 from app.request import MAX_SEED, GenerationRequest, validate
 from app.ui.canvas import CanvasWidget
 from app.ui.chrome import ErrorBanner, ModelPicker
+from app.ui.first_run_fast import advise_fast_path
 from app.ui.gallery_view import GalleryWidget
 from app.ui.generate_tab import GenerateTab
 from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
@@ -206,6 +207,9 @@ class MainWindow(QMainWindow):
         """Start the engine thread (torch loads there); jobs queue up meanwhile."""
         self.status_label.setText("Loading engine… you can queue jobs already.")
         self.worker.start()
+        if self.settings.precision != "auto":
+            self.worker.set_precision(self.settings.precision)  # before the model loads
+        self.settings_panel.precision.precisionChanged.connect(self.worker.set_precision)
         self.models_worker.refresh()
         if self.settings.model_path:
             self.worker.load_model(self.settings.model_path)
@@ -430,6 +434,7 @@ class MainWindow(QMainWindow):
 
     def _engine_ready(self, device: str) -> None:
         self.engine_label.setText(device)
+        advise_fast_path(self.first_run, device, self.settings_panel.speed.set_speed)
         self.engine_label.setProperty("state", "ready")
         self._restyle(self.engine_label)
         if not self.jobs.active():

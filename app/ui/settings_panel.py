@@ -18,7 +18,7 @@ from app.request import MAX_BATCH, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE
 from app.samplers import SAMPLERS
 from app.ui.resources import icon
 from app.ui.settings import MAX_BATCH_COUNT, UiSettings
-from app.ui.speed_widget import SpeedWidget
+from app.ui.speed_widget import PrecisionCombo, SpeedWidget
 
 SIZE_PRESETS: tuple[tuple[int, int], ...] = (
     (512, 512),
@@ -120,6 +120,8 @@ class SettingsPanel(QWidget):
         form.addRow("", size_row)
         form.addRow("Batch", batch_row)
         form.addRow("Clip skip", self.clip_skip)
+        self.precision = PrecisionCombo()
+        form.addRow("Precision", self.precision)
 
         self.size_preset.currentIndexChanged.connect(self._preset_chosen)
         self.width_spin.valueChanged.connect(self._size_edited)
@@ -196,6 +198,7 @@ class SettingsPanel(QWidget):
         self.batch_count.setValue(s.batch_count)
         self.clip_skip.setValue(s.clip_skip)
         self.speed.set_speed(s.speed)
+        self.precision.set_precision(s.precision)
         self._speed_changed(s.speed)
 
     def read_into(self, s: UiSettings) -> UiSettings:
@@ -209,6 +212,7 @@ class SettingsPanel(QWidget):
         s.batch_count = self.batch_count.value()
         s.clip_skip = self.clip_skip.value()
         s.speed = self.speed.speed()
+        s.precision = self.precision.precision()
         return s
 
     def _speed_changed(self, speed: str) -> None:

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.speed import DEFAULT_SPEED, LABELS, SPEEDS, accelerator_from_name, choose_recipe
 
@@ -98,3 +106,33 @@ class SpeedWidget(QWidget):
 
     def _update(self) -> None:
         self.recipe.setText(self.recipe_text())
+
+
+PRECISIONS = {"auto": "Automatic", "fp32": "fp32", "bf16": "bf16"}
+
+
+class PrecisionCombo(QComboBox):
+    """Settings' precision override; the header chip shows what the engine runs."""
+
+    precisionChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("precisionCombo")
+        for key, label in PRECISIONS.items():
+            self.addItem(label, key)
+        self.setToolTip(
+            "Automatic: bf16 on CPUs with native bf16 (AVX-512 BF16, AMX) and on recent "
+            "NVIDIA GPUs, fp16 on older GPUs and Macs, fp32 elsewhere. fp32 is the slowest "
+            "and the reference; bf16 pictures stay within a few levels of it."
+        )
+        self.currentIndexChanged.connect(lambda _i: self.precisionChanged.emit(self.precision()))
+
+    def precision(self) -> str:
+        return str(self.currentData())
+
+    def set_precision(self, precision: str) -> None:
+        index = self.findData(precision if precision in PRECISIONS else "auto")
+        self.blockSignals(True)
+        self.setCurrentIndex(index)
+        self.blockSignals(False)

@@ -35,6 +35,7 @@ class LoadCommand:
 
     model_path: str | None = None
     factory: Callable[[], tuple[Any, str]] | None = None  # () -> (pipeline, name)
+    precision: str | None = None  # Settings' precision override: "auto" | "fp32" | "bf16"
 
 
 @dataclass(frozen=True)
