@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from common import engine_options, random_engine  # noqa: E402
 
-from app.engine.engine import Progress  # noqa: E402
 from app.engine import taesd  # noqa: E402
+from app.engine.engine import Progress  # noqa: E402
 from app.engine.preview import latents_to_rgb  # noqa: E402
 from app.request import GenerationRequest  # noqa: E402
 
