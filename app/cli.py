@@ -137,6 +137,13 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
         metavar="N",
         help="stop CLIP N-1 layers before its last (the webui's Clip skip, 1-12; default 1)",
     )
+    p.add_argument(
+        "--speed",
+        choices=["quality", "balanced", "fast"],
+        default="quality",
+        help="quality: the settings as given; balanced / fast: a few-step recipe for the "
+        "model (Turbo, LCM-LoRA, TAESD decode), printed when it runs",
+    )
     p.add_argument("--out", metavar="DIR", help="folder for the PNGs (default: the gallery)")
     p.add_argument(
         "--device",
@@ -197,6 +204,7 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
             controlnets=tuple(getattr(args, "controls", None) or ()),
             clip_skip=args.clip_skip,
             **hires_fields(args),
+            speed=getattr(args, "speed", "quality"),
         )
     )
 
@@ -245,6 +253,8 @@ def run_generate(args: argparse.Namespace) -> int:
         result = engine.generate(request, on_progress=printer, cancel=threading.Event())
         for path in save_results(result.images, result.infotexts, result.seeds, out_dir):
             print(path, flush=True)
+        for note in result.notes:
+            printer.say(note)
         printer.say(f"Done in {result.elapsed:.1f}s; {seeds_text(result.seeds)}.")
         return 0
     except (InvalidRequest, ModelLoadError) as exc:  # a bad model file is bad input too

@@ -94,6 +94,7 @@ class GenerationRequest:
     hires_upscaler: str = "Latent"  # Latent (...), Lanczos, None or an upscaler's name/path
     hires_steps: int = 0  # "Hires steps"; 0 = as many as the first pass
     hires_denoise: float = 0.7  # "Denoising strength" of the second pass
+    speed: str = "quality"  # app.speed: "quality" (as set) | "balanced" | "fast" (few steps)
 
     def replace(self, **changes: object) -> GenerationRequest:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -198,6 +199,8 @@ def _validate(req: GenerationRequest) -> GenerationRequest:
         raise InvalidRequest(f"Unknown mode {req.mode!r}; use one of {', '.join(MODES)}.")
     if not isinstance(req.prompt, str):
         raise InvalidRequest("The prompt must be text.")
+    if req.speed not in ("quality", "balanced", "fast"):
+        raise InvalidRequest(f"Unknown speed {req.speed!r}; use quality, balanced or fast.")
     if resolve_sampler(req.sampler) is None:
         raise InvalidRequest(
             f"Unknown sampler {req.sampler!r}; choose one of: {', '.join(SAMPLER_NAMES)}."

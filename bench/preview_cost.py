@@ -1,8 +1,10 @@
-"""Preview cost: the per-step latent preview (4x3 matrix, CPU) against one denoising step.
+"""Preview cost: the per-step latent preview (4x3 matrix, CPU) and TAESD against a step.
 
 Step time is measured on SD 1.5's architecture (random weights) at the benchmark size; the
 preview is timed on latents of that size and of a full 512x512 image (64x64 latents).
-Target: preview / step < 1%.
+Target: matrix preview / step < 1%. Then TAESD (its real architecture, random weights, in
+the engine's dtype): one full-resolution preview against one step, and a whole generation
+with TAESD installed, where the throttle keeps all previews under 5% of the time.
 
     .venv/bin/python bench/preview_cost.py [--size 128] [--steps 4] [--device cpu]
 """
@@ -19,19 +21,57 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from common import engine_options, random_engine  # noqa: E402
 
+from app.engine import taesd  # noqa: E402
 from app.engine.engine import Progress  # noqa: E402
 from app.engine.preview import latents_to_rgb  # noqa: E402
 from app.request import GenerationRequest  # noqa: E402
 
 
-def time_preview(latent: torch.Tensor, n: int = 200) -> float:
-    latents_to_rgb(latent)
+def time_preview(latent: torch.Tensor, n: int = 200, fn: object = latents_to_rgb) -> float:
+    fn(latent)  # type: ignore[operator]
     samples = []
     for _ in range(n):
         t = time.perf_counter()
-        latents_to_rgb(latent)
+        fn(latent)  # type: ignore[operator]
         samples.append(time.perf_counter() - t)
     return statistics.median(samples)
+
+
+def taesd_part(engine: object, req: GenerationRequest, step: float, size: int) -> None:
+    device = engine.device  # type: ignore[attr-defined]
+    vae = taesd.build_sd15_taesd().to(device.torch_device, device.torch_dtype())
+    decoder = taesd.TinyDecoder(vae)
+    lat = torch.randn(4, size // 8, size // 8, device=device.torch_device)
+    lat512 = torch.randn(4, 64, 64, device=device.torch_device)
+    t_small = time_preview(lat, 5, decoder.preview)
+    t_512 = time_preview(lat512, 3, decoder.preview)
+    print(
+        f"TAESD preview at {size}x{size}: {t_small * 1000:.1f} ms -> {t_small / step:.2%} of "
+        f"a step; at 512x512: {t_512 * 1000:.1f} ms"
+    )
+    engine.set_preview_decoder(vae)  # type: ignore[attr-defined]
+    made: list[taesd.Previewer] = []
+    real = taesd.Previewer
+
+    def keep(*a: object, **k: object) -> taesd.Previewer:
+        p = real(*a, **k)  # type: ignore[arg-type]
+        made.append(p)
+        return p
+
+    taesd.Previewer = keep  # type: ignore[assignment,misc]
+    try:
+        events: list[Progress] = []
+        t0 = time.perf_counter()
+        engine.generate(req, on_progress=events.append)  # type: ignore[attr-defined]
+        total = time.perf_counter() - t0
+    finally:
+        taesd.Previewer = real  # type: ignore[misc]
+    p = made[-1]
+    print(
+        f"generation with TAESD previews: {total:.2f} s, {p.tiny_previews} TAESD + "
+        f"{p.matrix_previews} matrix previews, TAESD time {p.spent:.3f} s = "
+        f"{p.spent / total:.2%} of the generation (target < 5%)"
+    )
 
 
 def main() -> None:
@@ -61,6 +101,7 @@ def main() -> None:
         f"-> {p_512 / step:.3%} of a {args.size}px step (a 512px step costs ~4x more)"
     )
     print(f"ratio preview/step: {p_small / step:.4f}  (target < 0.01)")
+    taesd_part(engine, req, step, args.size)
 
 
 if __name__ == "__main__":

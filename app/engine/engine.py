@@ -25,7 +25,6 @@ from app.engine.images import is_broken
 from app.engine.lora import LoraManager, apply_networks
 from app.engine.modes import MODES, ModeCall
 from app.engine.noise import variation_noise
-from app.engine.preview import latents_to_rgb
 from app.engine.schedulers import scheduler_class
 from app.errors import Cancelled, EngineError, ModelLoadError, OutOfMemory
 from app.request import MAX_SEED, GenerationRequest, validate
@@ -50,6 +49,7 @@ class GenerationResult:
     infotexts: list[str]
     elapsed: float
     redecoded_fp32: bool = False
+    notes: tuple[str, ...] = ()  # what was done to make it fit or fast, one sentence each
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -72,6 +72,8 @@ class Engine:
         self.embeddings = EmbeddingManager()
         self._controlnets: dict[str, Any] = {}
         self.last_conditioning_seconds = 0.0
+        self.tiny_decoder: Any = None  # TAESD (app/engine/taesd.py), looked up once per model
+        self._tiny_looked = False
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -156,6 +158,7 @@ class Engine:
         self._scheduler_config = pipe.scheduler.config
         self.model_name = name
         self.model_hash = model_hash
+        self.tiny_decoder, self._tiny_looked = None, False
         self._place(pipe)
         if self.family == "sdxl":  # fp16 VAE, 512 px tiles: app/engine/sdxl.py
             from app.engine.sdxl import adapt_sdxl
@@ -184,6 +187,45 @@ class Engine:
         if dev.vae_tiling:
             pipe.vae.enable_tiling()
         pipe.set_progress_bar_config(disable=True)
+
+    def set_precision(self, precision: str) -> None:
+        """Settings' precision override ("auto", "fp32", "bf16"): the loaded weights are cast
+        in place (no reload); the header chip shows ``device.chip()`` afterwards."""
+        from app.engine.device import detect_device
+
+        dev = detect_device(self.device.kind, precision)
+        if dev.dtype == self.device.dtype:
+            return
+        wider = dev.torch_dtype().itemsize > self.device.torch_dtype().itemsize
+        self._device = dev
+        dtype = dev.torch_dtype()
+        if wider and self.model_path is not None:
+            # Back up to fp32: the bf16 weights lost bits, so read them from disk again.
+            self.load(self.model_path, self.model_name, self.model_hash)
+            return
+        if self._pipes:
+            self._pipes["base"].to(dtype=dtype)
+        for net in self._controlnets.values():
+            net.to(dtype=dtype)
+        if self.tiny_decoder is not None:
+            self.tiny_decoder.vae.to(dtype=dtype)
+
+    def preview_decoder(self) -> Any:
+        """The installed TAESD for the loaded family (a ``TinyDecoder``), or None."""
+        if not self._tiny_looked:
+            from app.engine.taesd import find_decoder
+
+            self._tiny_looked = True
+            dev = self.device
+            self.tiny_decoder = find_decoder(self.family, dev.torch_dtype(), dev.torch_device)
+        return self.tiny_decoder
+
+    def set_preview_decoder(self, vae: Any) -> None:
+        """Adopt an ``AutoencoderTiny`` as this model's TAESD (tests, benchmarks); None: none."""
+        from app.engine.taesd import TinyDecoder
+
+        self._tiny_looked = True
+        self.tiny_decoder = None if vae is None else TinyDecoder(vae.to(self.device.torch_device))
 
     def pipeline(self, kind: str) -> Any:
         """The pipeline for "text", "image" or "inpaint", built once from the same weights."""
@@ -230,6 +272,10 @@ class Engine:
         )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
+        from app.engine.speed import apply_speed, infotext_keys
+
+        req, recipe = apply_speed(self, req)
+        tiny = self.preview_decoder() if recipe is not None and recipe.tiny_decode else None
         # LoRAs and embeddings go onto the shared base modules before any step runs; the
         # pipeline sees the prompt without <lora:...> tags, the request keeps them.
         run_req, network_info = apply_networks(
@@ -250,14 +296,23 @@ class Engine:
         if subseeds:
             call.kwargs["subseeds"] = subseeds
         from app.engine.controlnet import prompt_first
+        from app.engine.memory import run_fitting
+
+        def run(r: GenerationRequest, c: ModeCall, s: list[int]) -> tuple[list[Any], bool]:
+            return self._run(pipe, r, c, s, on_progress, cancel, tiny)
 
         with prompt_first(nets, req.controlnets):
             if req.hires:  # the webui's hires fix: app/engine/hires.py
                 from app.engine.hires import run_hires
 
                 images, redecoded = run_hires(self, pipe, run_req, call, seeds, on_progress, cancel)
+                notes: list[str] = []
             else:
-                images, redecoded = self._run(pipe, run_req, call, seeds, on_progress, cancel)
+                images, redecoded, notes = run_fitting(self, pipe, run_req, call, seeds, run, nets)
+        if recipe is not None:
+            notes[:0] = [f"{infotext_keys(recipe)['Speed']}: {recipe.summary}."]
+            notes += [recipe.note + "."] if recipe.note else []
+        network_info = {**network_info, **infotext_keys(recipe)}
         if call.finish is not None:
             images = [call.finish(im) for im in images]
         from app.library.infotext import infotext_from_request
@@ -274,6 +329,7 @@ class Engine:
             ],
             elapsed=time.perf_counter() - started,
             redecoded_fp32=redecoded,
+            notes=tuple(notes),
         )
 
     # -- ControlNet (app/engine/controlnet.py) ----------------------------------------------
@@ -322,8 +378,12 @@ class Engine:
         seeds: list[int],
         on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
+        tiny: Any = None,
     ) -> tuple[list[Any], bool]:
-        """The images (PIL), or with ``output_type="latent"`` in the call the latents."""
+        """One pipeline call: the images (PIL), or with ``output_type="latent"`` in the call the
+        latents; ``tiny`` (a TAESD ``TinyDecoder``) decodes the pictures instead of the full VAE."""
+        from app.engine.taesd import Previewer
+
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         kwargs = dict(call.kwargs)
         output_type = kwargs.pop("output_type", "np")
@@ -331,7 +391,7 @@ class Engine:
         if subseeds:
             kwargs["latents"] = self._variation_latents(pipe, req, generators, subseeds)
         state: dict[str, Any] = {"latents": None, "last_preview": 0.0, "t0": time.perf_counter()}
-        family = self.family
+        previewer = Previewer(self.preview_decoder(), self.family)
 
         prompt_kwargs, cond = self._prompt_kwargs(pipe, req)
 
@@ -346,7 +406,7 @@ class Engine:
                 preview = None
                 total = int(getattr(p, "_num_timesteps", 0) or req.steps)
                 if now - state["last_preview"] >= self.preview_min_interval or i + 1 == total:
-                    preview = latents_to_rgb(latents[0], family)
+                    preview = previewer.preview(latents[0], now - state["t0"], i + 1)
                     state["last_preview"] = now
                 on_progress(Progress(i + 1, total, preview, now - state["t0"]))
             return changes
@@ -359,13 +419,13 @@ class Engine:
                     guidance_scale=req.cfg_scale,
                     num_images_per_prompt=req.batch_size,
                     generator=generators,
-                    output_type=output_type,
+                    output_type="latent" if tiny is not None else output_type,
                     callback_on_step_end=on_step_end,
                     **kwargs,
                 )
                 if output_type == "latent":
                     return list(out.images), False
-                images = out.images
+                images = out.images if tiny is None else tiny.decode_np(out.images)
                 redecoded = False
                 if is_broken(images) and state["latents"] is not None:
                     log.warning("decode gave NaN/black pixels; decoding again in fp32")

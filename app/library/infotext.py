@@ -244,6 +244,9 @@ def restore_request(
     if hasattr(base, "clip_skip"):
         # Absent means 1, as the webui reads it (it writes the key only when > 1).
         extra["clip_skip"] = min(12, max(1, _int(p.get("Clip skip"), 1)))
+    if hasattr(base, "speed"):
+        speed = p.get("Speed", "Quality").strip().lower()
+        extra["speed"] = speed if speed in ("quality", "balanced", "fast") else "quality"
     width, height = base.width, base.height
     size = _SIZE.match(p.get("Size", ""))
     if size:

@@ -119,6 +119,11 @@ def base_request(body: Txt2ImgRequest, mode: str = "txt2img") -> GenerationReque
         if not isinstance(clip, int) or isinstance(clip, bool):
             raise InvalidRequest("CLIP_stop_at_last_layers must be a whole number.")
         changes["clip_skip"] = clip
+    if body.speed is not None:
+        speed = body.speed.strip().lower()
+        if speed not in ("quality", "balanced", "fast"):
+            raise InvalidRequest(f"Unknown speed {body.speed!r}; use quality, balanced or fast.")
+        changes["speed"] = speed
     sampler, schedule = sampler_and_schedule(
         body.sampler_name or body.sampler_index, body.scheduler
     )
@@ -233,6 +238,7 @@ def info_json(
         "styles": [],
         "job_timestamp": "",
         "clip_skip": getattr(request, "clip_skip", 1) or 1,
+        "speed": getattr(request, "speed", "quality"),
         "is_using_inpainting_conditioning": request.mode == "inpaint",
         "version": f"Easel {__version__}",
         "interrupted": interrupted,

@@ -42,6 +42,8 @@ class Txt2ImgRequest(_Lenient):
     send_images: bool | None = True
     save_images: bool | None = False
     alwayson_scripts: dict[str, Any] | None = None  # ControlNet units: controlnet.args
+    # Easel's addition: "quality" (as sent) | "balanced" | "fast" (app/speed.py recipes)
+    speed: str | None = None
 
 
 class Img2ImgRequest(Txt2ImgRequest):

@@ -26,6 +26,7 @@ from app.library.gallery import Gallery
 from app.request import MAX_SEED, GenerationRequest, validate
 from app.ui.canvas import CanvasWidget
 from app.ui.chrome import ErrorBanner, ModelPicker
+from app.ui.first_run_fast import advise_fast_path
 from app.ui.gallery_view import GalleryWidget
 from app.ui.generate_tab import GenerateTab
 from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
@@ -218,6 +219,9 @@ class MainWindow(QMainWindow):
         """Start the engine thread (torch loads there); jobs queue up meanwhile."""
         self.status_label.setText("Loading engine… you can queue jobs already.")
         self.worker.start()
+        if self.settings.precision != "auto":
+            self.worker.set_precision(self.settings.precision)  # before the model loads
+        self.settings_panel.precision.precisionChanged.connect(self.worker.set_precision)
         self.models_worker.refresh()
         if self.settings.model_path:
             self.worker.load_model(self.settings.model_path)
@@ -262,6 +266,8 @@ class MainWindow(QMainWindow):
         recent = [p for p in self.settings.recent_models if p not in self._installed]
         self.model_picker.set_models([*self._installed, *recent], current, self._installed)
         self.hires_panel.model_shown(current)
+        manager = getattr(self, "model_manager", None)
+        self.settings_panel.speed.set_models(manager.models if manager else [], current)
 
     def _installed_changed(self, installed: list[dict[str, Any]]) -> None:
         """The model manager's list arrived: fill the picker; pick the default on first run."""
@@ -373,7 +379,16 @@ class MainWindow(QMainWindow):
         """Put a gallery picture's settings back into the Generate tab."""
         self.prompt_panel.set_texts(request.prompt, request.negative_prompt)
         s = self.current_settings()
-        for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height", "clip_skip"):
+        for name in (
+            "sampler",
+            "steps",
+            "cfg_scale",
+            "seed",
+            "width",
+            "height",
+            "clip_skip",
+            "speed",
+        ):
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
         self.control_panel.apply_units(tuple(request.controlnets))
@@ -417,7 +432,8 @@ class MainWindow(QMainWindow):
         if result.tag == "canvas" and result.paths:
             self.canvas.load_image(result.paths[0])
         seeds = ", ".join(str(s) for s in result.seeds[:4]) + ("…" if len(result.seeds) > 4 else "")
-        self._job_over(job_id, f"Done in {format_duration(result.elapsed)}  ·  seed {seeds}")
+        notes = "".join(f"  ·  {n}" for n in result.notes)
+        self._job_over(job_id, f"Done in {format_duration(result.elapsed)}  ·  seed {seeds}{notes}")
 
     def _job_failed(self, job_id: int, message: str) -> None:
         self.jobs.failed(job_id, message)
@@ -440,6 +456,7 @@ class MainWindow(QMainWindow):
 
     def _engine_ready(self, device: str) -> None:
         self.engine_label.setText(device)
+        advise_fast_path(self.first_run, device, self.settings_panel.speed.set_speed)
         self.engine_label.setProperty("state", "ready")
         self._restyle(self.engine_label)
         if not self.jobs.active():

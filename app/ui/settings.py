@@ -42,6 +42,8 @@ class UiSettings:
     geometry: str = ""  # base64 of QWidget.saveGeometry()
     splitter: str = ""  # base64 of QSplitter.saveState()
     clip_skip: int = 1
+    speed: str = "quality"  # app.speed: quality | balanced | fast
+    precision: str = "auto"  # the engine's dtype: auto (the device policy) | fp32 | bf16
 
     def to_request(self, **changes: Any) -> GenerationRequest:
         """The txt2img request these settings describe (validated later, by the engine)."""
@@ -56,6 +58,7 @@ class UiSettings:
             height=self.height,
             batch_size=self.batch_size,
             clip_skip=self.clip_skip,
+            speed=self.speed,
         )
         return req.replace(**changes) if changes else req
 
@@ -91,6 +94,8 @@ def _sanitize(s: UiSettings) -> UiSettings:
     s.batch_count = _clamp(s.batch_count, 1, MAX_BATCH_COUNT, d.batch_count)
     s.clip_skip = _clamp(s.clip_skip, 1, 12, d.clip_skip)
     s.model_path = s.model_path if isinstance(s.model_path, str) else ""
+    s.speed = s.speed if s.speed in ("quality", "balanced", "fast") else d.speed
+    s.precision = s.precision if s.precision in ("auto", "fp32", "bf16") else d.precision
     if not isinstance(s.recent_models, list):
         s.recent_models = []
     s.recent_models = [p for p in s.recent_models if isinstance(p, str) and p][:MAX_RECENT_MODELS]

@@ -18,6 +18,7 @@ from app.request import MAX_BATCH, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE
 from app.samplers import SAMPLERS
 from app.ui.resources import icon
 from app.ui.settings import MAX_BATCH_COUNT, UiSettings
+from app.ui.speed_widget import PrecisionCombo, SpeedWidget
 
 SIZE_PRESETS: tuple[tuple[int, int], ...] = (
     (512, 512),
@@ -108,6 +109,9 @@ class SettingsPanel(QWidget):
         form.setVerticalSpacing(8)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.speed = SpeedWidget()  # Quality / Balanced / Fast and the recipe it runs
+        self.speed.speedChanged.connect(self._speed_changed)
+        form.addRow("Speed", self.speed)
         form.addRow("Sampler", self.sampler)
         form.addRow("Steps", self.steps)
         form.addRow("CFG scale", self.cfg)
@@ -116,6 +120,8 @@ class SettingsPanel(QWidget):
         form.addRow("", size_row)
         form.addRow("Batch", batch_row)
         form.addRow("Clip skip", self.clip_skip)
+        self.precision = PrecisionCombo()
+        form.addRow("Precision", self.precision)
 
         self.size_preset.currentIndexChanged.connect(self._preset_chosen)
         self.width_spin.valueChanged.connect(self._size_edited)
@@ -191,6 +197,9 @@ class SettingsPanel(QWidget):
         self.batch_size.setValue(s.batch_size)
         self.batch_count.setValue(s.batch_count)
         self.clip_skip.setValue(s.clip_skip)
+        self.speed.set_speed(s.speed)
+        self.precision.set_precision(s.precision)
+        self._speed_changed(s.speed)
 
     def read_into(self, s: UiSettings) -> UiSettings:
         s.sampler = self.sampler.currentText()
@@ -202,4 +211,11 @@ class SettingsPanel(QWidget):
         s.batch_size = self.batch_size.value()
         s.batch_count = self.batch_count.value()
         s.clip_skip = self.clip_skip.value()
+        s.speed = self.speed.speed()
+        s.precision = self.precision.precision()
         return s
+
+    def _speed_changed(self, speed: str) -> None:
+        # Balanced and Fast run their own recipe: the sampler, steps and CFG set here wait.
+        for widget in (self.sampler, self.steps, self.cfg):
+            widget.setEnabled(speed == "quality")

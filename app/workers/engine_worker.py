@@ -174,7 +174,10 @@ class _EngineLoop(QObject):
             self.modelFailed.emit(self._engine_error)
             return
         try:
-            if command.factory is not None:
+            if command.precision is not None:
+                self._engine.set_precision(command.precision)
+                self.engineReady.emit(self._engine.device.chip())
+            elif command.factory is not None:
                 self._adopt(command.factory)
             elif command.model_path:
                 self._ensure_model(command.model_path)
@@ -253,6 +256,7 @@ class _EngineLoop(QObject):
                     list(result.infotexts),
                     time.perf_counter() - started,
                     job.tag,
+                    tuple(getattr(result, "notes", ())),
                 ),
             )
         except Cancelled:
@@ -368,6 +372,11 @@ class EngineWorker(QObject):
     def load_model(self, model_path: str) -> None:
         """Load a model folder ahead of the next job (queued behind jobs already waiting)."""
         self._queue.put(LoadCommand(model_path=model_path))
+
+    def set_precision(self, precision: str) -> None:
+        """Settings' precision ("auto", "fp32", "bf16"), applied in the engine thread after
+        the jobs already queued; ``engineReady`` brings the new header chip."""
+        self._queue.put(LoadCommand(precision=precision))
 
     def load_pipeline_factory(self, factory: Callable[[], tuple[Any, str]]) -> None:
         """Build a pipeline in the engine thread with ``factory() -> (pipeline, name)`` and

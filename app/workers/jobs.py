@@ -35,6 +35,7 @@ class LoadCommand:
 
     model_path: str | None = None
     factory: Callable[[], tuple[Any, str]] | None = None  # () -> (pipeline, name)
+    precision: str | None = None  # Settings' precision override: "auto" | "fp32" | "bf16"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class JobResult:
     infotexts: list[str]
     elapsed: float
     tag: str = ""
+    notes: tuple[str, ...] = ()  # what the engine did to fit or speed up the job
 
 
 Item = Job | LoadCommand
