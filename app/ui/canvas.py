@@ -57,11 +57,13 @@ log = logging.getLogger(__name__)
 
 _EMPTY_HINT = "Drop a picture here, paste one with Ctrl+V, or use Open or New"
 AUTOSAVE_DELAY_MS = 800
+PANEL_WIDTH = 312
 # Local to the canvas: the active tool must read as pressed, and Generate as the main action,
 # whatever the application style sheet says about tool buttons in general.
 _STYLE = """
 #canvasToolbar { border: none; border-bottom: 1px solid #2a2c34; padding: 2px 4px; spacing: 1px; }
 #canvasToolbar QToolButton { min-width: 40px; padding: 2px 3px; }
+#canvasToolbar QToolButton#qt_toolbar_ext_button { min-width: 0px; padding: 0px; }
 #canvasToolbar QToolButton:checked { background: #3a3463; border: 1px solid #6a58ee; }
 #canvasPanel { border-left: 1px solid #2a2c34; }
 #canvasPanelBody, #canvasPanelScroll { background: transparent; }
@@ -115,7 +117,7 @@ class CanvasWidget(QWidget):
         self.view.hint = _EMPTY_HINT
         self.area = CanvasArea(self.view)
         self.panel = CanvasGeneratePanel()
-        self.panel.setFixedWidth(300)
+        self.panel.setFixedWidth(PANEL_WIDTH)
         self.status = QLabel()
         self.status.setObjectName("canvasStatus")
         self._cursor: QPoint | None = None
@@ -457,6 +459,8 @@ class CanvasWidget(QWidget):
     def _refresh_hint(self) -> None:
         models, hint = controlnet_choices(self._listing, str(self.panel.preprocessor.currentData()))
         self.panel.set_controlnets(models, hint)
+        if models and self.panel.message.text().startswith("No ControlNet is installed"):
+            self._say("")  # one has been installed since
 
     def _show_control(self, shown: bool) -> None:
         self.view.control_visible = shown

@@ -40,7 +40,8 @@ def _text_box(placeholder: str, lines: int) -> QPlainTextEdit:
     box = QPlainTextEdit()
     box.setPlaceholderText(placeholder)
     box.setTabChangesFocus(True)
-    height = box.fontMetrics().lineSpacing() * lines + 14
+    # Room for the style sheet's padding too, so the lines asked for show without scrolling.
+    height = box.fontMetrics().lineSpacing() * lines + 30
     box.setFixedHeight(height)
     return box
 
@@ -103,10 +104,11 @@ class CanvasGeneratePanel(QFrame):
         self.images.setValue(1)
         self.images.setToolTip("Pictures per job; the first comes back onto the canvas")
 
-        self.use_drawing = QPushButton("Use my drawing as the control image")
+        self.use_drawing = QPushButton("Use my drawing as control")
         self.use_drawing.setObjectName("canvasUseDrawing")
         self.use_drawing.setToolTip(
-            "Moves your brush strokes onto a control layer that a ControlNet follows"
+            "Use my drawing as the control image: your brush strokes move onto a control "
+            "layer that a ControlNet (scribble or lineart) follows"
         )
         self.use_drawing.clicked.connect(self.useDrawingClicked)
         self.preprocessor = QComboBox()
@@ -119,6 +121,7 @@ class CanvasGeneratePanel(QFrame):
         self.control_weight.setRange(0.0, 2.0)
         self.control_weight.setSingleStep(0.05)
         self.control_weight.setValue(1.0)
+        self.control_weight.setFixedWidth(76)
         self.show_control = QCheckBox("Show")
         self.show_control.setChecked(True)
         self.show_control.toggled.connect(self.controlShown)
@@ -134,6 +137,7 @@ class CanvasGeneratePanel(QFrame):
         self.progress.setValue(0)
         self.progress.setFormat("Ready")
         self.progress.setTextVisible(True)
+        self.progress.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message = QLabel()
         self.message.setObjectName("canvasMessage")
         self.message.setWordWrap(True)
@@ -147,6 +151,19 @@ class CanvasGeneratePanel(QFrame):
         self.generate_button.setDefault(True)
         self.generate_button.clicked.connect(self.generateClicked)
 
+        # Long entries (model names, the seed's digits) must not widen the panel.
+        for widget in (
+            self.mode_combo,
+            self.controlnet_combo,
+            self.preprocessor,
+            self.seed,
+            self.steps,
+            self.images,
+        ):
+            widget.setMinimumWidth(56)
+        for combo in (self.mode_combo, self.controlnet_combo, self.preprocessor):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
         self._lay_out()
         for box in (self.prompt, self.negative):
             box.textChanged.connect(self._edited)
@@ -206,7 +223,7 @@ class CanvasGeneratePanel(QFrame):
         column.addSpacing(4)
         column.addLayout(form)
         column.addSpacing(6)
-        column.addWidget(self._heading("Follow my drawing (ControlNet)"))
+        column.addWidget(self._heading("ControlNet: follow my drawing"))
         column.addLayout(control)
         column.addStretch(1)
         scroll = QScrollArea()
