@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QImage, QWheelEvent
 from PySide6.QtWidgets import QToolButton
 
 from app.library.pngio import read_parameters
+from app.models.registry import ModelInfo
 from app.request import ControlUnit, GenerationRequest
 from app.ui.canvas import CanvasWidget
 from app.ui.canvas_store import MANIFEST, canvas_dir
@@ -139,10 +140,12 @@ def _tiny_controlnet_folder(components: dict[str, Any], folder: Path) -> Path:
     import diffusers
     import torch
 
-    net = diffusers.ControlNetModel.from_unet(
+    shape = diffusers.ControlNetModel.from_unet(
         components["unet"], conditioning_embedding_out_channels=(8, 8, 16, 16)
-    )
+    ).config
     torch.manual_seed(3)
+    # From the config, so every weight is a real tensor (from_unet leaves some on "meta").
+    net = diffusers.ControlNetModel.from_config(shape)
     with torch.no_grad():  # random zero convolutions, so the control changes the picture
         for block in [*net.controlnet_down_blocks, net.controlnet_mid_block]:
             block.weight.normal_(0, 0.3)
@@ -159,6 +162,9 @@ def _draw_lines(canvas: CanvasWidget) -> None:
 def test_my_drawing_as_the_control_image_runs_a_controlnet_job(
     qtbot, make_window: Callable[..., MainWindow], tiny_components: dict, tmp_path: Path
 ) -> None:
+    # Built before the engine thread starts: diffusers' loading there puts new modules'
+    # weights on the "meta" device process-wide while it runs (accelerate's empty init).
+    folder = _tiny_controlnet_folder(tiny_components, tmp_path / "tiny-controlnet")
     w = make_window()
     w.tabs.setCurrentWidget(w.canvas)
     canvas, panel = w.canvas, w.canvas.panel
@@ -172,19 +178,17 @@ def test_my_drawing_as_the_control_image_runs_a_controlnet_job(
     assert "ControlNet Scribble (SD 1.5)" in panel.message.text()
     assert "Models tab" in panel.message.text()
 
-    folder = _tiny_controlnet_folder(tiny_components, tmp_path / "tiny-controlnet")
-    listing = {
-        "models": [
-            {
-                "id": f"folder:{folder}",
-                "name": "tiny-controlnet",
-                "kind": "controlnet",
-                "installed": True,
-                "path": str(folder),
-                "problem": "",
-            }
-        ]
-    }
+    info = ModelInfo(
+        id=f"folder:{folder}",
+        name="tiny-controlnet",
+        kind="controlnet",
+        family="sd1",
+        source="folder",
+        path=str(folder),
+        size_bytes=1,
+        installed=True,
+    )
+    listing = {"models": [info.to_dict()], "disk": 1, "locations": {}}
     w.models_worker.modelsListed.emit(listing)
     assert panel.controlnet() == str(folder)
     assert panel.message.text() == ""
