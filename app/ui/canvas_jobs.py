@@ -25,7 +25,9 @@ _FALLBACK_NAMES = {
 }
 
 
-def controlnet_choices(listing: dict[str, Any], preprocessor: str) -> tuple[list[tuple[str, str]], str]:
+def controlnet_choices(
+    listing: dict[str, Any], preprocessor: str
+) -> tuple[list[tuple[str, str]], str]:
     """(name, path) of the installed, usable ControlNets, and the sentence to show when there
     is none (which one to download from the Models tab)."""
     models = listing.get("models", []) if isinstance(listing, dict) else []
@@ -45,7 +47,10 @@ def controlnet_choices(listing: dict[str, Any], preprocessor: str) -> tuple[list
         (str(m.get("name")) for m in models if isinstance(m, dict) and m.get("id") == wanted),
         _FALLBACK_NAMES[wanted],
     )
-    return [], f"No ControlNet is installed: download “{name}” in the Models tab to follow your drawing."
+    return (
+        [],
+        f"No ControlNet is installed: download “{name}” in the Models tab to follow your drawing.",
+    )
 
 
 class CanvasJobs(QObject):
@@ -70,7 +75,9 @@ class CanvasJobs(QObject):
         panel = self._canvas.panel
         if self._running is None:
             waiting = len(self._rects)
-            panel.set_running(True, "Waiting for the engine…" if waiting == 1 else f"{waiting} queued")
+            panel.set_running(
+                True, "Waiting for the engine…" if waiting == 1 else f"{waiting} queued"
+            )
 
     def busy(self) -> bool:
         return bool(self._rects)

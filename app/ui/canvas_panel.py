@@ -162,7 +162,9 @@ class CanvasGeneratePanel(QFrame):
         ):
             widget.setMinimumWidth(56)
         for combo in (self.mode_combo, self.controlnet_combo, self.preprocessor):
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
             combo.setMinimumContentsLength(6)
         self._lay_out()
         for box in (self.prompt, self.negative):

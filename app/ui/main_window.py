@@ -340,7 +340,9 @@ class MainWindow(QMainWindow):
         """The canvas's prompt fields start from the Generate tab's until edited there."""
         if self.tabs.currentWidget() is self.canvas:
             p = self.prompt_panel
-            self.canvas.prefill(p.prompt_text(), p.negative_text(), self.settings_panel.steps.value())
+            self.canvas.prefill(
+                p.prompt_text(), p.negative_text(), self.settings_panel.steps.value()
+            )
 
     def cancel_current(self) -> None:
         if self._running_job is not None:
