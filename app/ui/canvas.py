@@ -9,7 +9,9 @@ window connects `generateRequested` to its queue, tells the canvas which job is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +84,17 @@ QPushButton#canvasGenerate:hover {
 """
 
 
+def _save_message(exc: OSError) -> str:
+    return (
+        f"The canvas could not be kept for next time ({exc.strerror or exc}); free some disk space."
+    )
+
+
 class CanvasWidget(QWidget):
     # dict: mode, strength, init_image, mask, outpaint, prompt, negative_prompt, steps, seed,
     # batch_size, controlnets (GenerationRequest fields)
     generateRequested = Signal(object)
+    _saveFailed = Signal(str)  # from the autosave thread
 
     # Set by build_toolbar.
     open_action: QAction
@@ -160,7 +169,12 @@ class CanvasWidget(QWidget):
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(AUTOSAVE_DELAY_MS)
-        self._autosave.timeout.connect(self.save_now)
+        self._autosave.timeout.connect(self._save_in_background)
+        self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvas-save")
+        self._saving: Future[None] | None = None
+        self._saveFailed.connect(self._save_failed)
+        saver = self._saver
+        self.destroyed.connect(lambda *_: saver.shutdown(wait=False))
         self.doc.add_change_listener(lambda _rect: self._autosave.start())
         p.changed.connect(self._autosave.start)
         self.doc.reshaped.connect(self._update_status)
@@ -320,27 +334,60 @@ class CanvasWidget(QWidget):
 
     def clear_canvas(self) -> None:
         """Remove the picture, its layers and the copy kept for next time (undoable)."""
+        self._wait_for_save()
         self.doc.clear()
         self.store.clear()
         self.view.clear_preview()
 
     def save_now(self) -> None:
-        """Write the canvas work to the data folder now (autosave calls this)."""
+        """Write the canvas work to the data folder now, and wait (closing, tests)."""
         self._autosave.stop()
-        d = self.doc
-        layers = {"base": d.base, "paint": d.paint, "mask": d.mask, "control": d.control}
+        self._wait_for_save()
         try:
-            self.store.save(layers, d.ext, d.blank, self.panel.fields())
+            self.store.save(*self._snapshot())
         except OSError as exc:
-            message = (
-                f"The canvas could not be kept for next time ({exc.strerror or exc}); "
-                "free some disk space."
-            )
-            if message != self._save_error:
-                self._save_error = message
-                self._say(message)
+            self._save_failed(_save_message(exc))
             return
         self._save_error = ""
+
+    def _save_in_background(self) -> None:
+        """The autosave: PNG encoding of a large layer takes seconds, so it runs in a thread
+        on copy-on-write copies of the layers; painting on meanwhile detaches from them."""
+        if self._saving is not None and not self._saving.done():
+            self._autosave.start()  # one save at a time; try again shortly
+            return
+        snapshot, store, failed = self._snapshot(), self.store, self._saveFailed
+
+        def run() -> None:
+            try:
+                store.save(*snapshot)
+            except OSError as exc:
+                with contextlib.suppress(RuntimeError):  # the widget is gone
+                    failed.emit(_save_message(exc))
+
+        self._saving = self._saver.submit(run)
+
+    def _wait_for_save(self) -> None:
+        if self._saving is not None:
+            with contextlib.suppress(Exception):
+                self._saving.result()
+            self._saving = None
+
+    def _snapshot(self) -> tuple[dict[str, QImage], tuple[int, int, int, int], bool, dict]:
+        d = self.doc
+        # New QImage handles: they share the pixels until the canvas paints on (copy-on-write).
+        layers = {
+            "base": QImage(d.base),
+            "paint": QImage(d.paint),
+            "mask": QImage(d.mask),
+            "control": QImage(d.control),
+        }
+        return layers, d.ext, d.blank, self.panel.fields()
+
+    def _save_failed(self, message: str) -> None:
+        if message != self._save_error:
+            self._save_error = message
+            self._say(message)
 
     def set_tool(self, tool: Tool) -> None:
         self.view.set_tool(tool)

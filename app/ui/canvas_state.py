@@ -121,6 +121,7 @@ class CanvasDocument(QObject):
         # Per-dab repaint notices go to plain callbacks, not a signal: they fire on every
         # mouse move, and PySide6 6.12.0 leaks a reference to True on each Python emit.
         self._change_listeners: list[Callable[[QRect], None]] = []
+        self._flags: dict[str, tuple[tuple[int, int], bool]] = {}
 
     def add_change_listener(self, listener: Callable[[QRect], None]) -> None:
         """`listener(rect)`: canvas rectangle to repaint; an empty rect means everything."""
@@ -350,17 +351,26 @@ class CanvasDocument(QObject):
         return QImage(binary.tobytes(), w, h, w, QImage.Format.Format_Grayscale8).copy()
 
     def has_mask(self) -> bool:
-        if self.is_empty():
-            return False
-        return bool((self._alpha(self.mask) >= 128).any())
+        return not self.is_empty() and self._any_alpha("mask", 128)
 
     def has_drawing(self) -> bool:
-        return not self.is_empty() and bool(self._alpha(self.paint).any())
+        return not self.is_empty() and self._any_alpha("paint", 1)
 
     def has_control(self) -> bool:
-        return not (self.is_empty() or self.control.isNull()) and bool(
-            self._alpha(self.control).any()
-        )
+        return not (self.is_empty() or self.control.isNull()) and self._any_alpha("control", 1)
+
+    def _any_alpha(self, layer: str, threshold: int) -> bool:
+        """Whether any pixel of a layer reaches ``threshold`` alpha; remembered per version of
+        the layer's pixels (QImage's cache key changes with every paint), because the window
+        asks after every stroke and a 4096 px layer takes tens of milliseconds to scan."""
+        image: QImage = getattr(self, layer)
+        key = (image.cacheKey(), threshold)
+        cached = self._flags.get(layer)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        value = bool((self._alpha(image) >= threshold).any())
+        self._flags[layer] = (key, value)
+        return value
 
     def control_drawing(self, whole_canvas: bool = False) -> QImage:
         """The control drawing as dark lines on white paper (what the scribble and lineart
