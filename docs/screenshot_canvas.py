@@ -59,10 +59,18 @@ def main() -> None:
         for r, a in ((0.16 - i * 0.0016, i) for i in range(90))
     ]
     doc.stroke(Tool.MASK, blob, w / 8, QColor())
-    canvas.set_colour(QColor("#101014"))
-    tower = [QPointF(w * 0.72, h * 0.62), QPointF(w * 0.75, h * 0.3), QPointF(w * 0.78, h * 0.62)]
-    doc.stroke(Tool.BRUSH, tower, 4, QColor("#101014"))
-    doc.stroke(Tool.BRUSH, [QPointF(w * 0.73, h * 0.3), QPointF(w * 0.77, h * 0.3)], 4, QColor())
+    ink = QColor("#f4f1e8")
+    canvas.set_colour(ink)
+    lighthouse = [  # a rough sketch of a lighthouse on the hill, in the masked part
+        [(0.37, 0.86), (0.40, 0.54)],
+        [(0.47, 0.86), (0.44, 0.54)],
+        [(0.385, 0.54), (0.455, 0.54)],
+        [(0.395, 0.54), (0.42, 0.47), (0.445, 0.54)],
+        [(0.38, 0.70), (0.46, 0.70)],
+        [(0.32, 0.87), (0.52, 0.87)],
+    ]
+    for line in lighthouse:
+        doc.stroke(Tool.BRUSH, [QPointF(w * x, h * y) for x, y in line], 5, ink)
     canvas.set_models_listing(
         {
             "models": [

@@ -177,16 +177,19 @@ class CanvasView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         image_rect = doc.image_rect()
         painter.drawImage(image_rect.topLeft(), doc.base)
-        painter.drawImage(QPoint(0, 0), doc.paint)
-        if self.control_visible and not doc.control.isNull():
-            painter.setOpacity(CONTROL_OPACITY)
-            painter.drawImage(QPoint(0, 0), doc.control)
-        painter.setOpacity(MASK_OPACITY)
-        painter.drawImage(QPoint(0, 0), doc.mask)
-        if not self._preview.isNull():
-            painter.setOpacity(1.0)
+        previewing = not self._preview.isNull()
+        if previewing:  # the picture forming replaces paint and mask (they are in the job)
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
             painter.drawImage(QRectF(self._preview_rect), self._preview)
+        else:
+            painter.drawImage(QPoint(0, 0), doc.paint)
+        if self.control_visible and not doc.control.isNull():
+            # Over the preview too: the lines the ControlNet follows, next to what it makes.
+            painter.setOpacity(CONTROL_OPACITY if not previewing else CONTROL_OPACITY / 2)
+            painter.drawImage(QPoint(0, 0), doc.control)
+        if not previewing:
+            painter.setOpacity(MASK_OPACITY)
+            painter.drawImage(QPoint(0, 0), doc.mask)
         painter.restore()
         if any(doc.ext):
             pen = QPen(QColor("#7fb4ff"), 1.5, Qt.PenStyle.DashLine)
