@@ -360,3 +360,32 @@ def test_send_to_canvas_centres_the_picture(
     centre = view.to_widget(QPointF(150, 100))
     assert centre.x() == pytest.approx(view.width() / 2, abs=1)
     assert centre.y() == pytest.approx(view.height() / 2, abs=1)
+
+
+def test_ctrl_enter_in_the_canvas_prompt_generates(qtbot, small_window: MainWindow) -> None:
+    canvas = small_window.canvas
+    canvas.generateRequested.disconnect(small_window.generate_from_canvas)  # no engine here
+    canvas.load_image(_picture())
+    canvas.panel.prompt.setPlainText("typed on the canvas")
+    canvas.panel.prompt.setFocus()
+    with qtbot.waitSignal(canvas.generateRequested, timeout=5000) as blocker:
+        qtbot.keyClick(canvas.panel.prompt, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert blocker.args[0]["prompt"] == "typed on the canvas"
+    assert "\n" not in canvas.panel.prompt.toPlainText()
+
+
+def test_the_control_drawing_is_shown_as_a_layer(qtbot, small_window: MainWindow) -> None:
+    canvas = small_window.canvas
+    canvas.load_image(_picture(64, 64, QColor(0, 0, 0)))
+    canvas.doc.stroke(Tool.BRUSH, [QPointF(4, 32), QPointF(60, 32)], 6, QColor(255, 255, 255))
+    canvas.use_drawing_as_control()
+    view = canvas.view
+    spot = view.to_widget(QPointF(32, 32)).toPoint()
+    assert view.grab().toImage().pixelColor(spot).lightness() > 150  # the line shows
+    canvas.panel.show_control.setChecked(False)
+    assert view.grab().toImage().pixelColor(spot).lightness() < 30  # hidden: the picture
+    assert canvas.current_image().pixelColor(32, 32) == QColor(0, 0, 0)  # not painted in
+    canvas.panel.remove_control.click()
+    assert not canvas.doc.has_control()
+    canvas.doc.undo_stack.undo()
+    assert canvas.doc.has_control()
