@@ -59,6 +59,7 @@ class CanvasGeneratePanel(QFrame):
         self.setObjectName("canvasPanel")
         self._touched: set[str] = set()
         self._quiet = False
+        self._wanted_controlnet = ""  # saved choice, selected once the listing has it
 
         self.prompt = _text_box("What the repainted part shows", 3)
         self.prompt.setObjectName("canvasPrompt")
@@ -333,7 +334,7 @@ class CanvasGeneratePanel(QFrame):
 
     def set_controlnets(self, models: list[tuple[str, str]], hint: str) -> None:
         """The installed ControlNets as (name, path); ``hint`` says which to download."""
-        current = self.controlnet() or getattr(self, "_wanted_controlnet", "")
+        current = self.controlnet() or self._wanted_controlnet
         self.controlnet_combo.clear()
         for name, path in models:
             self.controlnet_combo.addItem(name, path)
