@@ -1,9 +1,10 @@
-"""Screenshots of the gallery and canvas tabs, on a throw-away gallery of painted pictures.
+"""Screenshot of the gallery tab, on a throw-away gallery of painted pictures.
 
     xvfb-run -s "-screen 0 1440x900x24" .venv/bin/python docs/screenshot_gallery_canvas.py
 
-Writes docs/screenshot-gallery.png (a filtered, multi-selected grid), docs/screenshot-viewer.png
-(the full-size viewer) and docs/screenshot-canvas.png. Nothing touches the
+Writes docs/screenshot-gallery.png (a filtered, multi-selected grid) and
+docs/screenshot-viewer.png (the full-size viewer); the canvas's is
+docs/screenshot_canvas.py, which uses this module's painting(). Nothing touches the
 user's folders: EASEL_HOME points at a temporary directory.
 """
 
@@ -25,13 +26,10 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
-from PySide6.QtCore import QPointF  # noqa: E402
 from PySide6.QtGui import QColor, QPalette  # noqa: E402
 from PySide6.QtWidgets import QApplication, QStyleFactory  # noqa: E402
 
 from app.library.gallery import Gallery  # noqa: E402
-from app.ui.canvas import CanvasWidget  # noqa: E402
-from app.ui.canvas_tools import Tool  # noqa: E402
 from app.ui.gallery_view import GalleryWidget  # noqa: E402
 
 PROMPTS = [
@@ -211,48 +209,8 @@ def main() -> None:
         viewer.grab().save(str(out / "screenshot-viewer.png"))
         print(out / "screenshot-viewer.png")
         viewer.close()
-        picture = widget.model.item(1).path
         widget.shutdown()
         widget.close()
-
-        canvas = CanvasWidget()
-        canvas.setWindowTitle("Easel — Canvas")
-        canvas.resize(1440, 900)
-        canvas.show()
-        wait_until(app, lambda: canvas.isVisible())
-        canvas.load_image(str(picture))
-        doc = canvas.doc
-        w, h = doc.base.width(), doc.base.height()
-        canvas.set_colour(QColor("#ffd24a"))
-        wave = [
-            QPointF(w * (0.1 + 0.02 * i), h * (0.25 + 0.05 * math.sin(i / 2))) for i in range(20)
-        ]
-        doc.stroke(Tool.BRUSH, wave, max(4, w / 60), QColor("#ffd24a"))
-        doc.stroke(
-            Tool.BRUSH,
-            [QPointF(w * 0.7, h * 0.2), QPointF(w * 0.85, h * 0.3)],
-            w / 40,
-            QColor("#ff7ab6"),
-        )
-        # A filled blob: a spiral of mask strokes over the hills.
-        blob = [
-            QPointF(w * (0.4 + r * math.cos(a / 5)), h * (0.72 + 0.6 * r * math.sin(a / 5)))
-            for r, a in ((0.16 - i * 0.0016, i) for i in range(90))
-        ]
-        doc.stroke(Tool.MASK, blob, w / 8, QColor())
-        canvas.extend_canvas(0, 0, 128, 0)
-        canvas.set_tool(Tool.MASK)
-        canvas.set_brush_size(int(w / 9))
-        canvas.view.fit()
-        wait_until(app, lambda: True, 0.2)
-        # The brush outline where a mouse would hover.
-        canvas.view._mouse = canvas.view.to_widget(QPointF(w * 0.62, h * 0.55))
-        canvas.view.update()
-        canvas._cursor_moved(canvas.view.to_canvas(canvas.view._mouse).toPoint())
-        wait_until(app, lambda: True, 0.2)
-        canvas.grab().save(str(out / "screenshot-canvas.png"))
-        print(out / "screenshot-canvas.png")
-        canvas.close()
 
 
 if __name__ == "__main__":

@@ -1,34 +1,35 @@
-"""The canvas tab: paint over a picture, mask what to repaint, extend it, send it to generate.
+"""The canvas tab: paint over a picture, mask what to repaint, extend it, generate from it.
 
-CanvasWidget wires a tool bar and a generate bar around a CanvasView; the picture, its
-layers and undo live in CanvasDocument. The main window connects `generateRequested` to
-its queue and calls `load_image(path)` with the result.
+CanvasWidget wires a tool bar, the view with its scroll bars and its own generate panel
+(prompt, strength, steps, seed, ControlNet, progress, Cancel); the picture, its layers and
+undo live in CanvasDocument, and the work is kept across restarts by CanvasStore. The main
+window connects `generateRequested` to its queue, tells the canvas which job is its own
+(`track_job`), and calls `take_result(path)` with the picture that comes back.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QMimeData, QPoint, Qt, Signal
+from PySide6.QtCore import QMimeData, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
-    QActionGroup,
     QColor,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
-    QIcon,
     QImage,
-    QKeySequence,
-    QPixmap,
 )
 from PySide6.QtWidgets import (
     QColorDialog,
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QPushButton,
+    QMessageBox,
     QSlider,
     QToolBar,
     QToolButton,
@@ -36,9 +37,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.request import MAX_SIZE, ControlUnit
+from app.ui.canvas_area import CanvasArea
 from app.ui.canvas_dialogs import ExtendDialog, NewImageDialog
+from app.ui.canvas_jobs import CanvasJobs, controlnet_choices
+from app.ui.canvas_panel import CanvasGeneratePanel
 from app.ui.canvas_state import CanvasDocument
-from app.ui.canvas_tools import MODES, Tool, infer_mode, tool_icon
+from app.ui.canvas_store import CanvasStore
+from app.ui.canvas_toolbar import build_toolbar, swatch
+from app.ui.canvas_tools import Tool, infer_mode
 from app.ui.canvas_view import CanvasView
 from app.ui.imageio import (
     FILE_DIALOG_FILTER,
@@ -48,21 +55,24 @@ from app.ui.imageio import (
     qimage_to_pil,
 )
 
-_TOOLS = (
-    (Tool.BRUSH, "Brush", "B", "Paint on the picture"),
-    (Tool.ERASER, "Eraser", "E", "Erase your paint back to the picture"),
-    (Tool.MASK, "Mask", "M", "Paint the part to repaint (inpaint)"),
-    (Tool.MASK_ERASER, "Unmask", "Shift+M", "Erase the mask"),
-    (Tool.PAN, "Pan", "H", "Move the view (or hold Space, or drag with the middle button)"),
-)
+log = logging.getLogger(__name__)
+
 _EMPTY_HINT = "Drop a picture here, paste one with Ctrl+V, or use Open or New"
+AUTOSAVE_DELAY_MS = 800
+PANEL_WIDTH = 312
 # Local to the canvas: the active tool must read as pressed, and Generate as the main action,
 # whatever the application style sheet says about tool buttons in general.
 _STYLE = """
-#canvasToolbar { border: none; border-bottom: 1px solid #2a2c34; padding: 2px 6px; spacing: 2px; }
-#canvasToolbar QToolButton { min-width: 44px; }
+#canvasToolbar { border: none; border-bottom: 1px solid #2a2c34; padding: 2px 4px; spacing: 1px; }
+#canvasToolbar QToolButton { min-width: 40px; padding: 2px 3px; }
+#canvasToolbar QToolButton#qt_toolbar_ext_button { min-width: 0px; padding: 0px; }
 #canvasToolbar QToolButton:checked { background: #3a3463; border: 1px solid #6a58ee; }
-#canvasGenerateBar { border-top: 1px solid #2a2c34; }
+#canvasPanel { border-left: 1px solid #2a2c34; }
+#canvasPanelBody, #canvasPanelScroll { background: transparent; }
+#canvasHeading { color: #a9a9b6; font-weight: 600; padding-top: 2px; }
+#canvasControlHint { color: #e9c46a; }
+#canvasStatusBar { border-top: 1px solid #2a2c34; }
+#canvasStatus { color: #a9a9b6; }
 QPushButton#canvasGenerate {
     background: qlineargradient(x1:0, y1:0, x2:1, y2:1, stop:0 #7a68ff, stop:1 #b15cf0);
     color: #ffffff; font-weight: 600; border: none; border-radius: 8px; padding: 7px 18px;
@@ -74,16 +84,39 @@ QPushButton#canvasGenerate:hover {
 """
 
 
-def _swatch(colour: QColor) -> QIcon:
-    pixmap = QPixmap(20, 20)
-    pixmap.fill(colour)
-    return QIcon(pixmap)
+def _save_message(exc: OSError) -> str:
+    return (
+        f"The canvas could not be kept for next time ({exc.strerror or exc}); free some disk space."
+    )
 
 
 class CanvasWidget(QWidget):
-    generateRequested = Signal(object)  # dict: mode, strength, init_image, mask, outpaint
+    # dict: mode, strength, init_image, mask, outpaint, prompt, negative_prompt, steps, seed,
+    # batch_size, controlnets (GenerationRequest fields)
+    generateRequested = Signal(object)
+    _saveFailed = Signal(str)  # from the autosave thread
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    # Set by build_toolbar.
+    open_action: QAction
+    new_action: QAction
+    paste_action: QAction
+    copy_action: QAction
+    tool_actions: dict[Tool, QAction]
+    size_slider: QSlider
+    size_label: QLabel
+    colour_button: QToolButton
+    undo_action: QAction
+    redo_action: QAction
+    clear_mask_action: QAction
+    invert_mask_action: QAction
+    extend_action: QAction
+    control_action: QAction
+    zoom_out_action: QAction
+    zoom_in_action: QAction
+    fit_action: QAction
+    clear_canvas_action: QAction
+
+    def __init__(self, parent: QWidget | None = None, store: CanvasStore | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("canvasWidget")
         self.setAcceptDrops(True)
@@ -91,195 +124,104 @@ class CanvasWidget(QWidget):
         self.doc = CanvasDocument(self)
         self.view = CanvasView(self.doc)
         self.view.hint = _EMPTY_HINT
+        self.area = CanvasArea(self.view)
+        self.panel = CanvasGeneratePanel()
+        self.panel.setFixedWidth(PANEL_WIDTH)
         self.status = QLabel()
         self.status.setObjectName("canvasStatus")
-        self.message = QLabel()
-        self.message.setObjectName("canvasMessage")
         self._cursor: QPoint | None = None
+        self.store = store or CanvasStore()
+        self.jobs = CanvasJobs(self)
+        self._save_error = ""
+        # Asked when a picture larger than the engine's limit is opened: scale it down?
+        self.ask_scale_down = self._ask_scale_down
 
-        self.toolbar = self._build_toolbar()
-        bottom = self._build_generate_bar()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.toolbar)
-        layout.addWidget(self.view, 1)
-        layout.addWidget(bottom)
-
-        self.doc.reshaped.connect(self._update_status)
-        self.doc.undo_stack.indexChanged.connect(self._update_mode_label)
-        self.view.zoomChanged.connect(self._update_status)
-        self.view.on_cursor = self._cursor_moved
-        self._update_status()
-        self._update_mode_label()
-
-    # --- construction ----------------------------------------------------------------
-
-    def _action(self, icon: str, text: str, slot, keys=(), tip: str = "") -> QAction:  # noqa: ANN001
-        action = QAction(tool_icon(icon) if icon else QIcon(), text, self)
-        action.triggered.connect(slot)
-        if keys:
-            sequences: list[QKeySequence] = []
-            for key in keys:
-                found = (
-                    QKeySequence.keyBindings(key)
-                    if isinstance(key, QKeySequence.StandardKey)
-                    else [QKeySequence(key)]
-                )
-                sequences += [seq for seq in found if seq not in sequences]
-            action.setShortcuts(sequences)
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            tip = f"{tip or text} ({QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText)})"
-        action.setToolTip(tip or text)
-        self.addAction(action)
-        return action
-
-    def _build_toolbar(self) -> QToolBar:
-        bar = QToolBar("Canvas tools")
-        bar.setObjectName("canvasToolbar")
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        bar.setMovable(False)
-        self.open_action = self._action(
-            "open", "Open", self.open_file, [QKeySequence.StandardKey.Open], "Open a picture"
-        )
-        self.new_action = self._action(
-            "new", "New", self.new_blank_dialog, [], "A new blank picture"
-        )
-        self.paste_action = self._action(
-            "paste", "Paste", self.paste, [QKeySequence.StandardKey.Paste], "Paste a picture"
-        )
-        self.copy_action = self._action("", "Copy", self.copy, [QKeySequence.StandardKey.Copy])
-        for action in (self.open_action, self.new_action, self.paste_action):
-            bar.addAction(action)
-        bar.addSeparator()
-
-        group = QActionGroup(self)
-        self.tool_actions: dict[Tool, QAction] = {}
-        for tool, text, key, tip in _TOOLS:
-            action = self._action(
-                tool.value, text, lambda _=False, t=tool: self.set_tool(t), [key], tip
-            )
-            action.setCheckable(True)
-            group.addAction(action)
-            bar.addAction(action)
-            self.tool_actions[tool] = action
-        self.tool_actions[Tool.BRUSH].setChecked(True)
-        bar.addSeparator()
-
-        self.size_slider = QSlider(Qt.Orientation.Horizontal)
-        self.size_slider.setObjectName("brushSize")
-        self.size_slider.setRange(1, 300)
-        self.size_slider.setValue(int(self.view.brush_size))
-        self.size_slider.setFixedWidth(130)
-        self.size_slider.setToolTip("Brush size ([ and ] change it)")
-        self.size_label = QLabel()
-        self.size_label.setMinimumWidth(44)
+        self.toolbar: QToolBar = build_toolbar(self)
         self.size_slider.valueChanged.connect(self._size_changed)
         self._size_changed(self.size_slider.value())
-        size_box = QWidget()
-        size_layout = QHBoxLayout(size_box)
-        size_layout.setContentsMargins(6, 0, 6, 0)
-        size_layout.addWidget(QLabel("Size"))
-        size_layout.addWidget(self.size_slider)
-        size_layout.addWidget(self.size_label)
-        bar.addWidget(size_box)
-        self._action("", "Smaller brush", lambda: self._nudge_size(1 / 1.25), ["["])
-        self._action("", "Larger brush", lambda: self._nudge_size(1.25), ["]"])
-        self.colour_button = QToolButton()
-        self.colour_button.setObjectName("brushColour")
-        self.colour_button.setText("Colour")
-        self.colour_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        self.colour_button.setIcon(_swatch(self.view.colour))
-        self.colour_button.setToolTip("Brush colour")
-        self.colour_button.clicked.connect(self.pick_colour)
-        bar.addWidget(self.colour_button)
-        bar.addSeparator()
+        status_bar = QWidget()
+        status_bar.setObjectName("canvasStatusBar")
+        status_row = QHBoxLayout(status_bar)
+        status_row.setContentsMargins(10, 3, 10, 3)
+        status_row.addWidget(self.status, 1)
+        left = QVBoxLayout()
+        left.setContentsMargins(0, 0, 0, 0)
+        left.setSpacing(0)
+        left.addWidget(self.toolbar)
+        left.addWidget(self.area, 1)
+        left.addWidget(status_bar)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(left, 1)
+        layout.addWidget(self.panel)
 
-        stack = self.doc.undo_stack
-        self.undo_action = self._action("undo", "Undo", stack.undo, [QKeySequence.StandardKey.Undo])
-        self.redo_action = self._action(
-            "redo", "Redo", stack.redo, [QKeySequence.StandardKey.Redo, "Ctrl+Shift+Z", "Ctrl+Y"]
-        )
-        stack.canUndoChanged.connect(self.undo_action.setEnabled)
-        stack.canRedoChanged.connect(self.redo_action.setEnabled)
-        self.undo_action.setEnabled(False)
-        self.redo_action.setEnabled(False)
-        bar.addAction(self.undo_action)
-        bar.addAction(self.redo_action)
-        bar.addSeparator()
-        self.clear_mask_action = self._action(
-            "clear", "Clear mask", self.doc.clear_mask, [], "Remove the whole mask"
-        )
-        self.invert_mask_action = self._action(
-            "invert", "Invert mask", self.doc.invert_mask, [], "Repaint everything except the mask"
-        )
-        self.extend_action = self._action(
-            "extend", "Extend…", self.extend_dialog, [], "Add a border for outpainting"
-        )
-        for action in (self.clear_mask_action, self.invert_mask_action, self.extend_action):
-            bar.addAction(action)
-        bar.addSeparator()
-        self.zoom_out_action = self._action(
-            "zoom_out", "Zoom out", self.view.zoom_out, ["-", QKeySequence.StandardKey.ZoomOut]
-        )
-        self.zoom_in_action = self._action(
-            "zoom_in", "Zoom in", self.view.zoom_in, ["+", "=", QKeySequence.StandardKey.ZoomIn]
-        )
-        self.fit_action = self._action(
-            "fit", "Fit", self.view.fit, ["Ctrl+0"], "Fit the picture in the window"
-        )
-        for action in (self.zoom_out_action, self.zoom_in_action, self.fit_action):
-            bar.addAction(action)
-        return bar
+        p = self.panel
+        p.generateClicked.connect(self.generate)
+        p.cancelClicked.connect(self.jobs.cancel)
+        p.useDrawingClicked.connect(self.use_drawing_as_control)
+        p.removeControlClicked.connect(self.doc.remove_control)
+        p.controlShown.connect(self._show_control)
+        p.preprocessor.currentIndexChanged.connect(lambda _=0: self._refresh_hint())
+        self._listing: dict[str, Any] = {}
+        self._refresh_hint()
 
-    def _build_generate_bar(self) -> QWidget:
-        bar = QWidget()
-        bar.setObjectName("canvasGenerateBar")
-        self.mode_combo = QComboBox()
-        self.mode_combo.setObjectName("canvasMode")
-        self.mode_combo.addItem("Auto", "auto")
-        for mode in MODES:
-            self.mode_combo.addItem(mode, mode)
-        self.mode_combo.setToolTip("Auto: a mask means inpaint, an extended canvas outpaint")
-        self.strength_slider = QSlider(Qt.Orientation.Horizontal)
-        self.strength_slider.setObjectName("canvasStrength")
-        self.strength_slider.setRange(1, 100)
-        self.strength_slider.setValue(60)
-        self.strength_slider.setMinimumWidth(160)
-        self.strength_slider.setToolTip(
-            "How much of the picture changes: low keeps it, high reimagines it"
-        )
-        self.strength_label = QLabel()
-        self.strength_label.setMinimumWidth(34)
-        self.strength_slider.valueChanged.connect(
-            lambda v: self.strength_label.setText(f"{v / 100:.2f}")
-        )
-        self.strength_label.setText(f"{self.strength_slider.value() / 100:.2f}")
-        self.generate_button = QPushButton("Generate")
-        self.generate_button.setObjectName("canvasGenerate")
-        self.generate_button.setDefault(True)
-        self.generate_button.setMinimumWidth(120)
-        self.generate_button.clicked.connect(self.generate)
-
-        layout = QHBoxLayout(bar)
-        layout.setContentsMargins(10, 6, 10, 6)
-        layout.addWidget(self.status, 1)
-        layout.addWidget(self.message)
-        layout.addSpacing(12)
-        layout.addWidget(QLabel("Mode"))
-        layout.addWidget(self.mode_combo)
-        layout.addSpacing(8)
-        layout.addWidget(QLabel("Strength"))
-        layout.addWidget(self.strength_slider)
-        layout.addWidget(self.strength_label)
-        layout.addSpacing(8)
-        layout.addWidget(self.generate_button)
-        self.mode_combo.currentIndexChanged.connect(lambda _=0: self.message.clear())
-        return bar
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(AUTOSAVE_DELAY_MS)
+        self._autosave.timeout.connect(self._save_in_background)
+        self._saver = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvas-save")
+        self._saving: Future[None] | None = None
+        self._saveFailed.connect(self._save_failed)
+        saver = self._saver
+        self.destroyed.connect(lambda *_: saver.shutdown(wait=False))
+        self.doc.add_change_listener(lambda _rect: self._autosave.start())
+        p.changed.connect(self._autosave.start)
+        self.doc.reshaped.connect(self._update_status)
+        self.doc.undo_stack.indexChanged.connect(self._document_changed)
+        self.view.zoomChanged.connect(self._update_status)
+        self.view.on_cursor = self._cursor_moved
+        self._restore_saved()
+        self._update_status()
+        self._document_changed()
 
     # --- API for the main window -------------------------------------------------------
 
-    def load_image(self, image: QImage | str | Path) -> bool:
+    @property
+    def generate_button(self):  # noqa: ANN201 - the panel's button, by its old name
+        return self.panel.generate_button
+
+    @property
+    def message(self) -> QLabel:
+        return self.panel.message
+
+    @property
+    def mode_combo(self):  # noqa: ANN201
+        return self.panel.mode_combo
+
+    @property
+    def strength_slider(self) -> QSlider:
+        return self.panel.strength_slider
+
+    def attach_worker(self, worker: Any) -> None:
+        """Follow the engine worker's signals for this canvas's jobs (progress, preview)."""
+        self.jobs.attach(worker)
+
+    def track_job(self, job_id: int) -> None:
+        """A job queued from this canvas: show its progress and live preview here."""
+        whole = self.mode() == "outpaint"
+        rect = QRect(QPoint(0, 0), self.doc.size()) if whole else self.doc.image_rect()
+        self.jobs.track(job_id, rect)
+
+    def prefill(self, prompt: str, negative: str, steps: int) -> None:
+        self.panel.prefill(prompt, negative, steps)
+
+    def set_models_listing(self, listing: dict[str, Any]) -> None:
+        """The models worker's listing: the installed ControlNets fill the panel's choice."""
+        self._listing = listing if isinstance(listing, dict) else {}
+        self._refresh_hint()
+
+    def load_image(self, image: QImage | str | Path, ask: bool = True) -> bool:
         """Show a picture (undoable); False and a message when it cannot be read."""
         if not isinstance(image, QImage):
             path = str(image)
@@ -291,8 +233,26 @@ class CanvasWidget(QWidget):
                 return False
         if image.isNull():
             return False
+        if ask and max(image.width(), image.height()) > MAX_SIZE and self.ask_scale_down(image):
+            image = image.scaled(
+                MAX_SIZE,
+                MAX_SIZE,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
         self.doc.load(image)
         self._say("")
+        self.view.fit()
+        return True
+
+    def take_result(self, path: str) -> bool:
+        """A picture generated from the canvas comes back onto it (the control layer stays)."""
+        self.view.clear_preview()
+        image = QImage(path)
+        if image.isNull():
+            self._say(f"The result {Path(path).name} could not be read back onto the canvas.")
+            return False
+        self.doc.load(image, "Generated picture", keep_control=True)
         self.view.fit()
         return True
 
@@ -308,19 +268,19 @@ class CanvasWidget(QWidget):
         return self.doc.ext
 
     def mode(self) -> str:
-        chosen = self.mode_combo.currentData()
+        chosen = self.panel.chosen_mode()
         if chosen != "auto":
-            return str(chosen)
-        return infer_mode(self.doc.has_mask(), self.doc.ext)
+            return chosen
+        return self._inferred_mode()
 
     def strength(self) -> float:
-        return self.strength_slider.value() / 100
+        return self.panel.strength()
 
     # --- actions ---------------------------------------------------------------------
 
     def generate(self) -> None:
         if self.doc.is_empty():
-            self._say("Open, paste or drop a picture first.")
+            self._say("Open, paste or drop a picture first (or New, to draw on a blank one).")
             return
         mode = self.mode()
         if mode == "inpaint" and not self.doc.has_mask():
@@ -329,15 +289,105 @@ class CanvasWidget(QWidget):
         if mode == "outpaint" and not any(self.doc.ext):
             self._say("Extend the canvas first; outpaint fills the new border.")
             return
+        units: tuple[ControlUnit, ...] = ()
+        if self.doc.has_control():
+            model = self.panel.controlnet()
+            if not model:
+                self._say(self._missing_controlnet())
+                return
+            drawing = self.doc.control_drawing(whole_canvas=mode == "outpaint")
+            units = (
+                ControlUnit(
+                    model=model,
+                    image=qimage_to_pil(drawing, "RGB"),
+                    preprocessor=str(self.panel.preprocessor.currentData()),
+                    weight=round(self.panel.control_weight.value(), 2),
+                ),
+            )
         self._say("")
+        p = self.panel
         payload = {
             "mode": mode,
-            "strength": self.strength(),
+            "strength": p.strength(),
             "init_image": qimage_to_pil(self.doc.flattened(), "RGB"),
             "mask": qimage_to_pil(self.doc.mask_image(), "L") if mode == "inpaint" else None,
             "outpaint": self.doc.ext if mode == "outpaint" else (0, 0, 0, 0),
+            "prompt": p.prompt_text(),
+            "negative_prompt": p.negative_text(),
+            "steps": p.steps.value(),
+            "seed": p.seed.value(),
+            "batch_size": p.images.value(),
+            "controlnets": units,
         }
         self.generateRequested.emit(payload)
+
+    def use_drawing_as_control(self) -> None:
+        """Move the brush strokes onto the control layer, which a ControlNet then follows."""
+        if self.doc.is_empty():
+            self._say("Open a picture or make a New one, then draw the lines to follow.")
+            return
+        if not self.doc.use_drawing_as_control():
+            self._say("Draw the lines to follow with the Brush first, then use them as control.")
+            return
+        self.panel.show_control.setChecked(True)
+        self._say("" if self.panel.controlnet() else self._missing_controlnet())
+
+    def clear_canvas(self) -> None:
+        """Remove the picture, its layers and the copy kept for next time (undoable)."""
+        self._wait_for_save()
+        self.doc.clear()
+        self.store.clear()
+        self.view.clear_preview()
+
+    def save_now(self) -> None:
+        """Write the canvas work to the data folder now, and wait (closing, tests)."""
+        self._autosave.stop()
+        self._wait_for_save()
+        try:
+            self.store.save(*self._snapshot())
+        except OSError as exc:
+            self._save_failed(_save_message(exc))
+            return
+        self._save_error = ""
+
+    def _save_in_background(self) -> None:
+        """The autosave: PNG encoding of a large layer takes seconds, so it runs in a thread
+        on copy-on-write copies of the layers; painting on meanwhile detaches from them."""
+        if self._saving is not None and not self._saving.done():
+            self._autosave.start()  # one save at a time; try again shortly
+            return
+        snapshot, store, failed = self._snapshot(), self.store, self._saveFailed
+
+        def run() -> None:
+            try:
+                store.save(*snapshot)
+            except OSError as exc:
+                with contextlib.suppress(RuntimeError):  # the widget is gone
+                    failed.emit(_save_message(exc))
+
+        self._saving = self._saver.submit(run)
+
+    def _wait_for_save(self) -> None:
+        if self._saving is not None:
+            with contextlib.suppress(Exception):
+                self._saving.result()
+            self._saving = None
+
+    def _snapshot(self) -> tuple[dict[str, QImage], tuple[int, int, int, int], bool, dict]:
+        d = self.doc
+        # New QImage handles: they share the pixels until the canvas paints on (copy-on-write).
+        layers = {
+            "base": QImage(d.base),
+            "paint": QImage(d.paint),
+            "mask": QImage(d.mask),
+            "control": QImage(d.control),
+        }
+        return layers, d.ext, d.blank, self.panel.fields()
+
+    def _save_failed(self, message: str) -> None:
+        if message != self._save_error:
+            self._save_error = message
+            self._say(message)
 
     def set_tool(self, tool: Tool) -> None:
         self.view.set_tool(tool)
@@ -391,10 +441,15 @@ class CanvasWidget(QWidget):
 
     def set_colour(self, colour: QColor) -> None:
         self.view.colour = QColor(colour)
-        self.colour_button.setIcon(_swatch(colour))
+        self.colour_button.setIcon(swatch(colour))
 
     def set_brush_size(self, size: int) -> None:
         self.size_slider.setValue(size)
+
+    def nudge_size(self, factor: float) -> None:
+        value = self.size_slider.value()
+        new = round(value * factor)
+        self.size_slider.setValue(new if new != value else value + (1 if factor > 1 else -1))
 
     # --- drops -----------------------------------------------------------------------
 
@@ -412,18 +467,65 @@ class CanvasWidget(QWidget):
 
     # --- internals -------------------------------------------------------------------
 
+    def _ask_scale_down(self, image: QImage) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Large picture",
+            f"This picture is {image.width()} × {image.height()} pixels; Stable Diffusion "
+            f"works up to {MAX_SIZE}. Scale it down to fit {MAX_SIZE} pixels?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _restore_saved(self) -> None:
+        try:
+            saved = self.store.load()
+        except ValueError as exc:
+            log.warning("the saved canvas could not be restored: %s", exc)
+            self._say("The canvas kept from last time could not be read; it starts empty.")
+            return
+        if saved is None:
+            return
+        self.panel.set_fields(saved.fields)
+        if not saved.base.isNull():
+            self.doc.restore_saved(saved.base, saved.layers, saved.ext, saved.blank)
+            self.view.fit()
+
+    def _inferred_mode(self) -> str:
+        d = self.doc
+        return infer_mode(d.has_mask(), d.ext, drawing_on_blank=d.blank and d.has_control())
+
+    def _missing_controlnet(self) -> str:
+        return self._hint_text() or "Choose a ControlNet model for the drawing first."
+
+    def _hint_text(self) -> str:
+        _, hint = controlnet_choices(self._listing, str(self.panel.preprocessor.currentData()))
+        return hint
+
+    def _refresh_hint(self) -> None:
+        models, hint = controlnet_choices(self._listing, str(self.panel.preprocessor.currentData()))
+        self.panel.set_controlnets(models, hint)
+        if models and self.panel.message.text().startswith("No ControlNet is installed"):
+            self._say("")  # one has been installed since
+
+    def _show_control(self, shown: bool) -> None:
+        self.view.control_visible = shown
+        self.view.update()
+
+    def _document_changed(self, *_: object) -> None:
+        inferred = self._inferred_mode()
+        self.panel.mode_combo.setItemText(0, f"Auto ({inferred})")
+        self.panel.set_control_present(self.doc.has_control())
+        self._autosave.start()
+
     def _say(self, text: str) -> None:
-        self.message.setText(text)
+        self.panel.say(text)
 
     def _size_changed(self, value: int) -> None:
         self.view.brush_size = float(value)
         self.size_label.setText(f"{value} px")
         self.view.update()
-
-    def _nudge_size(self, factor: float) -> None:
-        value = self.size_slider.value()
-        new = round(value * factor)
-        self.size_slider.setValue(new if new != value else value + (1 if factor > 1 else -1))
 
     def _cursor_moved(self, point: QPoint | None) -> None:
         self._cursor = point
@@ -442,7 +544,3 @@ class CanvasWidget(QWidget):
             x, y = self._cursor.x() - self.doc.ext[0], self._cursor.y() - self.doc.ext[1]
             parts.append(f"x {x}, y {y}")
         self.status.setText("   ·   ".join(parts))
-
-    def _update_mode_label(self, *_: object) -> None:
-        inferred = infer_mode(self.doc.has_mask(), self.doc.ext)
-        self.mode_combo.setItemText(0, f"Auto ({inferred})")

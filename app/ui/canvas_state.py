@@ -50,7 +50,9 @@ class _State:
         # New QImage handles share the pixels until either side paints (copy-on-write);
         # holding the same Python objects would let later strokes change the snapshot.
         self.base, self.paint, self.mask = QImage(doc.base), QImage(doc.paint), QImage(doc.mask)
+        self.control = QImage(doc.control)
         self.ext = doc.ext
+        self.blank = doc.blank
 
 
 class _DocumentCommand(QUndoCommand):
@@ -103,7 +105,11 @@ class CanvasDocument(QObject):
         self.base = QImage()  # the picture, RGB(A); never painted on
         self.paint = QImage()
         self.mask = QImage()
+        # The drawing a ControlNet follows ("Use my drawing as the control image"): strokes
+        # moved off the paint layer; only their alpha counts, so any brush colour works.
+        self.control = QImage()
         self.ext: Extension = (0, 0, 0, 0)
+        self.blank = False  # the picture is a New blank one: with a control, Auto is txt2img
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
         self._stroke_layer = ""
@@ -115,6 +121,7 @@ class CanvasDocument(QObject):
         # Per-dab repaint notices go to plain callbacks, not a signal: they fire on every
         # mouse move, and PySide6 6.12.0 leaks a reference to True on each Python emit.
         self._change_listeners: list[Callable[[QRect], None]] = []
+        self._flags: dict[str, tuple[tuple[int, int], bool]] = {}
 
     def add_change_listener(self, listener: Callable[[QRect], None]) -> None:
         """`listener(rect)`: canvas rectangle to repaint; an empty rect means everything."""
@@ -142,19 +149,78 @@ class CanvasDocument(QObject):
 
     # --- whole-document changes (undoable) ---------------------------------------------
 
-    def load(self, image: QImage, text: str = "Open picture") -> None:
+    def load(
+        self,
+        image: QImage,
+        text: str = "Open picture",
+        keep_control: bool = False,
+        blank: bool = False,
+    ) -> None:
+        """A new picture; ``keep_control`` keeps the control drawing when the size allows
+        (a result coming back from a ControlNet job)."""
         before = _State(self)
         fmt = _ARGB if image.hasAlphaChannel() else QImage.Format.Format_RGB32
+        control = self.control if keep_control and self.ext == (0, 0, 0, 0) else QImage()
         self.base = image.convertToFormat(fmt)
         self.paint = _blank(image.size())
         self.mask = _blank(image.size())
+        self.control = control if control.size() == image.size() else _blank(image.size())
         self.ext = (0, 0, 0, 0)
+        self.blank = blank
         self._push(text, before)
 
     def new_blank(self, width: int, height: int, colour: QColor | None = None) -> None:
         image = QImage(width, height, QImage.Format.Format_RGB32)
         image.fill(colour or QColor("white"))
-        self.load(image, "New picture")
+        self.load(image, "New picture", blank=True)
+
+    def clear(self) -> None:
+        """Remove the picture and every layer (undoable)."""
+        if self.is_empty():
+            return
+        before = _State(self)
+        self.base, self.paint, self.mask, self.control = QImage(), QImage(), QImage(), QImage()
+        self.ext, self.blank = (0, 0, 0, 0), False
+        self._push("Clear canvas", before)
+
+    def use_drawing_as_control(self) -> bool:
+        """Move the paint layer's strokes onto the control layer; False when nothing is drawn."""
+        if self.is_empty() or not self.has_drawing():
+            return False
+        before = _State(self)
+        control = QImage(self.control) if not self.control.isNull() else _blank(self.size())
+        painter = QPainter(control)
+        painter.drawImage(QPoint(0, 0), self.paint)
+        painter.end()
+        self.control = control
+        self.paint = _blank(self.size())
+        self._push("Use drawing as control", before)
+        return True
+
+    def remove_control(self) -> None:
+        if self.is_empty() or not self.has_control():
+            return
+        before = _State(self)
+        self.control = _blank(self.size())
+        self._push("Remove control", before)
+
+    def restore_saved(
+        self,
+        base: QImage,
+        layers: dict[str, QImage],
+        ext: Extension,
+        blank: bool = False,
+    ) -> None:
+        """Put back a document saved by the canvas store: not an undo step, a fresh start."""
+        self.undo_stack.clear()
+        fmt = _ARGB if base.hasAlphaChannel() else QImage.Format.Format_RGB32
+        self.base, self.ext, self.blank = base.convertToFormat(fmt), ext, blank
+        for name in ("paint", "mask", "control"):
+            layer = layers.get(name, QImage())
+            ok = not layer.isNull() and layer.size() == self.size()
+            setattr(self, name, layer.convertToFormat(_ARGB) if ok else _blank(self.size()))
+        self.reshaped.emit()
+        self._changed(QRect())
 
     def extend(self, left: int, top: int, right: int, bottom: int) -> None:
         """Grow the canvas; the new border is what outpaint fills. Negative values shrink."""
@@ -173,6 +239,7 @@ class CanvasDocument(QObject):
         self.ext = new_ext
         self.paint = self._moved(self.paint, shift)
         self.mask = self._moved(self.mask, shift)
+        self.control = self._moved(self.control, shift)
         self._push("Extend canvas", before)
 
     def reset_extension(self) -> None:
@@ -284,9 +351,41 @@ class CanvasDocument(QObject):
         return QImage(binary.tobytes(), w, h, w, QImage.Format.Format_Grayscale8).copy()
 
     def has_mask(self) -> bool:
+        return not self.is_empty() and self._any_alpha("mask", 128)
+
+    def has_drawing(self) -> bool:
+        return not self.is_empty() and self._any_alpha("paint", 1)
+
+    def has_control(self) -> bool:
+        return not (self.is_empty() or self.control.isNull()) and self._any_alpha("control", 1)
+
+    def _any_alpha(self, layer: str, threshold: int) -> bool:
+        """Whether any pixel of a layer reaches ``threshold`` alpha; remembered per version of
+        the layer's pixels (QImage's cache key changes with every paint), because the window
+        asks after every stroke and a 4096 px layer takes tens of milliseconds to scan."""
+        image: QImage = getattr(self, layer)
+        key = (image.cacheKey(), threshold)
+        cached = self._flags.get(layer)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        value = bool((self._alpha(image) >= threshold).any())
+        self._flags[layer] = (key, value)
+        return value
+
+    def control_drawing(self, whole_canvas: bool = False) -> QImage:
+        """The control drawing as dark lines on white paper (what the scribble and lineart
+        preprocessors read), at the picture's size or the whole canvas (outpaint)."""
         if self.is_empty():
-            return False
-        return bool((self._alpha(self.mask) >= 128).any())
+            return QImage()
+        alpha = self._alpha(self.control) if not self.control.isNull() else None
+        r = QRect(QPoint(0, 0), self.size()) if whole_canvas else self.image_rect()
+        h, w = r.height(), r.width()
+        if alpha is None:
+            gray = np.full((h, w), 255, dtype=np.uint8)
+        else:
+            gray = 255 - alpha[r.top() : r.bottom() + 1, r.left() : r.right() + 1]
+        gray = np.ascontiguousarray(gray)
+        return QImage(gray.tobytes(), w, h, w, QImage.Format.Format_Grayscale8).copy()
 
     # --- internals -------------------------------------------------------------------
 
@@ -298,11 +397,14 @@ class CanvasDocument(QObject):
     def _restore(self, state: _State) -> None:
         self.base, self.paint = QImage(state.base), QImage(state.paint)
         self.mask, self.ext = QImage(state.mask), state.ext
+        self.control, self.blank = QImage(state.control), state.blank
         self.reshaped.emit()
         self._changed(QRect())
 
     def _moved(self, layer: QImage, shift: QPoint) -> QImage:
         moved = _blank(self.size())
+        if layer.isNull():
+            return moved
         painter = QPainter(moved)
         painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
         painter.drawImage(shift, layer)

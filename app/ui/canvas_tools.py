@@ -12,7 +12,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 
-MODES = ("img2img", "inpaint", "outpaint")
+MODES = ("txt2img", "img2img", "inpaint", "outpaint")
 
 
 class Tool(enum.Enum):
@@ -27,12 +27,17 @@ class Tool(enum.Enum):
         return self is not Tool.PAN
 
 
-def infer_mode(has_mask: bool, extension: tuple[int, int, int, int]) -> str:
-    """Extended canvas -> outpaint; a painted mask -> inpaint; otherwise img2img."""
+def infer_mode(
+    has_mask: bool, extension: tuple[int, int, int, int], drawing_on_blank: bool = False
+) -> str:
+    """Extended canvas -> outpaint; a painted mask -> inpaint; a control drawing on a blank
+    picture -> txt2img (the drawing alone shapes a new picture); otherwise img2img."""
     if any(extension):
         return "outpaint"
     if has_mask:
         return "inpaint"
+    if drawing_on_blank:
+        return "txt2img"
     return "img2img"
 
 
@@ -182,6 +187,31 @@ def _clear(p: QPainter) -> None:
     p.drawLine(QPointF(18, 6), QPointF(6, 18))
 
 
+def _trash(p: QPainter) -> None:
+    p.setPen(_pen())
+    p.drawLine(QPointF(5, 7), QPointF(19, 7))
+    p.drawLine(QPointF(10, 7), QPointF(10.5, 4.5))
+    p.drawLine(QPointF(10.5, 4.5), QPointF(13.5, 4.5))
+    p.drawLine(QPointF(13.5, 4.5), QPointF(14, 7))
+    path = QPainterPath(QPointF(7, 7))
+    for x, y in ((8, 20), (16, 20), (17, 7)):
+        path.lineTo(QPointF(x, y))
+    p.drawPath(path)
+    p.drawLine(QPointF(10.5, 10), QPointF(10.8, 17))
+    p.drawLine(QPointF(13.5, 10), QPointF(13.2, 17))
+
+
+def _control(p: QPainter) -> None:
+    """A scribble becoming a frame: the drawing a ControlNet follows."""
+    p.setPen(_pen(QColor("#7fb4ff"), 1.4))
+    p.drawRoundedRect(QRectF(3, 3, 18, 18), 2, 2)
+    p.setPen(_pen(width=2))
+    path = QPainterPath(QPointF(6, 16))
+    path.cubicTo(QPointF(8, 6), QPointF(12, 18), QPointF(14, 9))
+    path.cubicTo(QPointF(15, 6), QPointF(18, 8), QPointF(18, 12))
+    p.drawPath(path)
+
+
 _ICONS: dict[str, _Draw] = {
     "brush": _brush,
     "eraser": _eraser,
@@ -199,6 +229,8 @@ _ICONS: dict[str, _Draw] = {
     "extend": _extend,
     "invert": _invert,
     "clear": _clear,
+    "trash": _trash,
+    "control": _control,
 }
 
 

@@ -13,12 +13,14 @@ from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, QSizeF, Qt, Si
 from PySide6.QtGui import (
     QColor,
     QCursor,
+    QImage,
     QKeyEvent,
     QMouseEvent,
     QPainter,
     QPaintEvent,
     QPen,
     QResizeEvent,
+    QShowEvent,
     QTransform,
     QWheelEvent,
 )
@@ -31,6 +33,7 @@ from app.ui.imageio import checkerboard_brush
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
 ZOOM_STEP = 1.25
 MASK_OPACITY = 0.5
+CONTROL_OPACITY = 0.8
 _BACKGROUND = QColor("#1b1b1f")
 
 
@@ -58,6 +61,12 @@ class CanvasView(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         # Called on every mouse move: a plain callback (see CanvasDocument's listeners).
         self.on_cursor: Callable[[QPoint | None], None] = lambda _point: None
+        # Called whenever zoom or offset change (the scroll bars follow): a plain callback too.
+        self.on_view_changed: Callable[[], None] = lambda: None
+        self.control_visible = True
+        self._preview = QImage()  # the running job's live preview, drawn over its area
+        self._preview_rect = QRect()
+        self._fit_pending = False
         doc.add_change_listener(self._doc_changed)
         self._update_cursor()
 
@@ -84,7 +93,7 @@ class CanvasView(QWidget):
         fixed = self.to_canvas(anchor)
         self._zoom = zoom
         self._offset = anchor - fixed * zoom
-        self.update()
+        self._view_changed()
         self.zoomChanged.emit(zoom)
 
     def zoom_in(self) -> None:
@@ -96,8 +105,12 @@ class CanvasView(QWidget):
     def fit(self) -> None:
         """The whole canvas in view, centred; small pictures are magnified at most 2x."""
         size = self.doc.size()
-        if size.isEmpty() or self.width() < 10 or self.height() < 10:
+        if size.isEmpty():
             return
+        if not self.isVisible() or self.width() < 10 or self.height() < 10:
+            self._fit_pending = True  # e.g. sent from the gallery: fit once the tab shows
+            return
+        self._fit_pending = False
         margin = 24
         zoom = min(
             (self.width() - 2 * margin) / size.width(),
@@ -109,8 +122,35 @@ class CanvasView(QWidget):
             (self.width() - size.width() * self._zoom) / 2,
             (self.height() - size.height() * self._zoom) / 2,
         )
-        self.update()
+        self._view_changed()
         self.zoomChanged.emit(self._zoom)
+
+    def offset(self) -> QPointF:
+        return QPointF(self._offset)
+
+    def set_offset(self, offset: QPointF) -> None:
+        """Where the canvas's top-left corner sits in the widget (the scroll bars move it)."""
+        self._offset = QPointF(offset)
+        self._view_changed()
+
+    def _view_changed(self) -> None:
+        self.update()
+        self.on_view_changed()
+
+    # --- live preview ------------------------------------------------------------------
+
+    def set_preview(self, image: QImage, rect: QRect) -> None:
+        """Show a job's step preview stretched over ``rect`` (canvas pixels) until cleared."""
+        self._preview, self._preview_rect = QImage(image), QRect(rect)
+        self.update()
+
+    def clear_preview(self) -> None:
+        if not self._preview.isNull():
+            self._preview = QImage()
+            self.update()
+
+    def has_preview(self) -> bool:
+        return not self._preview.isNull()
 
     def sizeHint(self) -> QSize:
         return QSize(800, 600)
@@ -137,9 +177,19 @@ class CanvasView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         image_rect = doc.image_rect()
         painter.drawImage(image_rect.topLeft(), doc.base)
-        painter.drawImage(QPoint(0, 0), doc.paint)
-        painter.setOpacity(MASK_OPACITY)
-        painter.drawImage(QPoint(0, 0), doc.mask)
+        previewing = not self._preview.isNull()
+        if previewing:  # the picture forming replaces paint and mask (they are in the job)
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawImage(QRectF(self._preview_rect), self._preview)
+        else:
+            painter.drawImage(QPoint(0, 0), doc.paint)
+        if self.control_visible and not doc.control.isNull():
+            # Over the preview too: the lines the ControlNet follows, next to what it makes.
+            painter.setOpacity(CONTROL_OPACITY if not previewing else CONTROL_OPACITY / 2)
+            painter.drawImage(QPoint(0, 0), doc.control)
+        if not previewing:
+            painter.setOpacity(MASK_OPACITY)
+            painter.drawImage(QPoint(0, 0), doc.mask)
         painter.restore()
         if any(doc.ext):
             pen = QPen(QColor("#7fb4ff"), 1.5, Qt.PenStyle.DashLine)
@@ -207,7 +257,7 @@ class CanvasView(QWidget):
         if self._pan_from is not None:
             self._offset += pos - self._pan_from
             self._pan_from = pos
-            self.update()
+            self._view_changed()
         elif self._stroking:
             self.doc.stroke_to(self.to_canvas(pos))
         for p in (old, pos):
@@ -238,7 +288,7 @@ class CanvasView(QWidget):
         if not ctrl and not pixels.isNull():
             # Two-finger scroll on a trackpad pans; pinch / Ctrl+scroll zooms.
             self._offset += QPointF(pixels)
-            self.update()
+            self._view_changed()
             return
         steps = event.angleDelta().y() / 120
         if steps:
@@ -268,6 +318,15 @@ class CanvasView(QWidget):
                 (event.size().width() - old.width()) / 2, (event.size().height() - old.height()) / 2
             )
         super().resizeEvent(event)
+        if self._fit_pending and self.isVisible():
+            self.fit()
+        else:
+            self.on_view_changed()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._fit_pending:
+            self.fit()
 
     def _emit_cursor(self, pos: QPointF) -> None:
         point = self.to_canvas(pos)

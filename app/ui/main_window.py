@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -40,6 +41,7 @@ from app.workers.models_worker import ModelsWorker
 
 log = logging.getLogger(__name__)
 
+REQUEST_FIELDS = frozenset(f.name for f in dataclasses.fields(GenerationRequest))
 NO_MODEL = "Choose a model first: download one in the Models tab, or open a diffusers model folder."
 
 
@@ -128,7 +130,10 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(self.gallery_widget, "Gallery")
         self.canvas = CanvasWidget()
         self.canvas.generateRequested.connect(self.generate_from_canvas)
+        self.canvas.attach_worker(self.worker)
+        self.models_worker.modelsListed.connect(self.canvas.set_models_listing)
         self.tabs.addTab(self.canvas, "Canvas")
+        self.tabs.currentChanged.connect(self._prefill_canvas)
         self.model_manager = ModelManagerWidget(self.models_worker)
         self.model_manager.installedChanged.connect(self._installed_changed)
         self.model_manager.message.connect(self.statusBar().showMessage)
@@ -231,6 +236,7 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self._closed = True
             self.save_settings()
+            self.canvas.save_now()
             self.hide()
             if self.gallery_widget is not None:
                 self.gallery_widget.shutdown()
@@ -341,16 +347,26 @@ class MainWindow(QMainWindow):
             self.show_error(NO_MODEL)
             return None
         init = payload.get("init_image")
-        changes: dict[str, Any] = {
-            key: payload[key] for key in ("mode", "strength", "init_image", "mask", "outpaint")
-        }
+        # The canvas's own prompt, steps, seed and images; the rest from the Generate tab.
+        changes: dict[str, Any] = {k: v for k, v in payload.items() if k in REQUEST_FIELDS}
         size = getattr(init, "size", None)
         if size is not None:
             changes["width"], changes["height"] = (
                 max(64, size[0] // 8 * 8),
                 max(64, size[1] // 8 * 8),
             )
-        return self.submit(s.to_request(**changes), tag="canvas")
+        job = self.submit(s.to_request(**changes), tag="canvas")
+        if job is not None:
+            self.canvas.track_job(job)
+        return job
+
+    def _prefill_canvas(self, _index: int = 0) -> None:
+        """The canvas's prompt fields start from the Generate tab's until edited there."""
+        if self.tabs.currentWidget() is self.canvas:
+            p = self.prompt_panel
+            self.canvas.prefill(
+                p.prompt_text(), p.negative_text(), self.settings_panel.steps.value()
+            )
 
     def cancel_current(self) -> None:
         if self._running_job is not None:
@@ -430,7 +446,7 @@ class MainWindow(QMainWindow):
         if self.gallery_widget is not None and result.paths:
             self.gallery_widget.add_paths(result.paths)
         if result.tag == "canvas" and result.paths:
-            self.canvas.load_image(result.paths[0])
+            self.canvas.take_result(result.paths[0])
         seeds = ", ".join(str(s) for s in result.seeds[:4]) + ("…" if len(result.seeds) > 4 else "")
         notes = "".join(f"  ·  {n}" for n in result.notes)
         self._job_over(job_id, f"Done in {format_duration(result.elapsed)}  ·  seed {seeds}{notes}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -23,6 +23,7 @@ JOB_ID_ROLE = Qt.ItemDataRole.UserRole
 STATE_ROLE = Qt.ItemDataRole.UserRole + 1
 PERCENT_ROLE = Qt.ItemDataRole.UserRole + 2
 DETAIL_ROLE = Qt.ItemDataRole.UserRole + 3
+THUMB = 40  # px: a job's starting picture (canvas jobs)
 
 _STATE_COLORS = {
     RUNNING: "#8b7bff",
@@ -57,7 +58,16 @@ class JobDelegate(QStyledItemDelegate):
         painter.drawEllipse(QRect(rect.left() + 10, rect.top() + 13, 8, 8))
 
         text_left = rect.left() + 26
-        text_width = rect.width() - 36
+        thumbnail = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(thumbnail, QImage) and not thumbnail.isNull():
+            # The picture an inpaint/outpaint/img2img job starts from, fitted in a square.
+            box = QRect(text_left, rect.top() + (rect.height() - THUMB) // 2, THUMB, THUMB)
+            fitted = thumbnail.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(box.topLeft(), fitted)
+            target.moveCenter(box.center())
+            painter.drawImage(target, thumbnail)
+            text_left += THUMB + 8
+        text_width = rect.right() - 10 - text_left
         title_font = QFont(option.font)
         title_font.setWeight(QFont.Weight.DemiBold)
         painter.setFont(title_font)
@@ -187,7 +197,9 @@ class QueuePanel(QWidget):
         item.setData(Qt.ItemDataRole.DisplayRole, excerpt(entry.prompt))
         item.setData(STATE_ROLE, entry.state)
         item.setData(PERCENT_ROLE, entry.percent)
-        item.setData(DETAIL_ROLE, f"{entry.status_text}  ·  {entry.size} × {entry.images}")
+        mode = f"{entry.mode_label}  ·  " if entry.mode_label else ""
+        item.setData(DETAIL_ROLE, f"{mode}{entry.status_text}  ·  {entry.size} × {entry.images}")
+        item.setData(Qt.ItemDataRole.DecorationRole, entry.thumbnail)
         item.setToolTip(entry.message or entry.prompt)
         self._update_buttons()
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from PIL import Image
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QImage
 
 from app.request import GenerationRequest
 
@@ -73,6 +75,13 @@ class JobEntry:
     paths: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     queued_at: float = field(default_factory=time.monotonic)
+    mode: str = "txt2img"
+    thumbnail: QImage | None = None  # the picture an img2img/inpaint/outpaint job starts from
+
+    @property
+    def mode_label(self) -> str:
+        """ "Inpaint", "Outpaint", "Img2img" (txt2img, the usual case, says nothing)."""
+        return "" if self.mode == "txt2img" else self.mode.capitalize()
 
     @property
     def percent(self) -> int:
@@ -88,6 +97,21 @@ class JobEntry:
         if self.state == FAILED:
             return "failed"
         return self.state
+
+
+THUMBNAIL_PX = 40
+
+
+def _thumbnail(image: object) -> QImage | None:
+    """A small copy of a job's starting picture (a PIL image in memory; paths are skipped)."""
+    if not isinstance(image, Image.Image):
+        return None
+    small = image.convert("RGB")
+    small.thumbnail((THUMBNAIL_PX * 2, THUMBNAIL_PX * 2))  # 2x for high-DPI screens
+    data = small.tobytes("raw", "RGB")
+    return QImage(
+        data, small.width, small.height, 3 * small.width, QImage.Format.Format_RGB888
+    ).copy()
 
 
 class JobsState(QObject):
@@ -115,7 +139,12 @@ class JobsState(QObject):
 
     def queued(self, job_id: int, request: GenerationRequest) -> None:
         self._jobs[job_id] = JobEntry(
-            job_id, request.prompt, f"{request.width}×{request.height}", request.batch_size
+            job_id,
+            request.prompt,
+            f"{request.width}×{request.height}",
+            request.batch_size,
+            mode=request.mode,
+            thumbnail=_thumbnail(request.init_image) if request.mode != "txt2img" else None,
         )
         self.added.emit(job_id)
 
