@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.cli_sampling import sampling_request_fields
 from app.errors import Cancelled, EaselError, InvalidRequest
 from app.request import GenerationRequest, load_image, validate
 from app.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
@@ -144,8 +145,10 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     from app.cli_control import add_control_arguments
+    from app.cli_sampling import add_sampling_arguments
 
     add_control_arguments(p)
+    add_sampling_arguments(p)
     return p
 
 
@@ -189,6 +192,7 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
             mask_blur=args.mask_blur,
             controlnets=tuple(getattr(args, "controls", None) or ()),
             clip_skip=args.clip_skip,
+            **sampling_request_fields(args),
         )
     )
 

@@ -30,7 +30,7 @@ from app.ui.gallery_view import GalleryWidget
 from app.ui.generate_tab import GenerateTab
 from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
 from app.ui.resources import icon
-from app.ui.settings import UiSettings, load_settings, save_settings
+from app.ui.settings import RESTORED_FIELDS, UiSettings, load_settings, save_settings
 from app.ui.state import JobsState, format_duration, progress_text
 from app.workers.engine_worker import EngineWorker
 from app.workers.jobs import JobResult
@@ -355,7 +355,7 @@ class MainWindow(QMainWindow):
         """Put a gallery picture's settings back into the Generate tab."""
         self.prompt_panel.set_texts(request.prompt, request.negative_prompt)
         s = self.current_settings()
-        for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height", "clip_skip"):
+        for name in RESTORED_FIELDS:
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
         self.tabs.setCurrentIndex(0)

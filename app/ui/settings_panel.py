@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from app.request import MAX_BATCH, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE
 from app.samplers import SAMPLERS
 from app.ui.resources import icon
+from app.ui.sampling_controls import SamplingControls
 from app.ui.settings import MAX_BATCH_COUNT, UiSettings
 
 SIZE_PRESETS: tuple[tuple[int, int], ...] = (
@@ -95,6 +96,9 @@ class SettingsPanel(QWidget):
         self.batch_count.setToolTip("Jobs queued one after another")
         batch_row = self._row(self.batch_size, QLabel("per job"), self.batch_count, QLabel("jobs"))
 
+        self.sampling = SamplingControls(self.sampler, SeedSpinBox())
+        variation_row = self._row(self.sampling.subseed, self.sampling.strength)
+
         self.clip_skip = QSpinBox()
         self.clip_skip.setObjectName("clipSkipSpin")
         self.clip_skip.setRange(1, 12)
@@ -108,10 +112,11 @@ class SettingsPanel(QWidget):
         form.setVerticalSpacing(8)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("Sampler", self.sampler)
+        form.addRow("Sampler", self._row(self.sampler, self.sampling.schedule))
         form.addRow("Steps", self.steps)
         form.addRow("CFG scale", self.cfg)
         form.addRow("Seed", seed_row)
+        form.addRow("Variation", variation_row)
         form.addRow("Size", self.size_preset)
         form.addRow("", size_row)
         form.addRow("Batch", batch_row)
@@ -191,6 +196,7 @@ class SettingsPanel(QWidget):
         self.batch_size.setValue(s.batch_size)
         self.batch_count.setValue(s.batch_count)
         self.clip_skip.setValue(s.clip_skip)
+        self.sampling.apply(s)
 
     def read_into(self, s: UiSettings) -> UiSettings:
         s.sampler = self.sampler.currentText()
@@ -202,4 +208,5 @@ class SettingsPanel(QWidget):
         s.batch_size = self.batch_size.value()
         s.batch_count = self.batch_count.value()
         s.clip_skip = self.clip_skip.value()
+        self.sampling.read_into(s)
         return s
