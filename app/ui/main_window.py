@@ -29,6 +29,7 @@ from app.ui.chrome import ErrorBanner, ModelPicker
 from app.ui.gallery_view import GalleryWidget
 from app.ui.generate_tab import GenerateTab
 from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
+from app.ui.paste_restore import PasteRestoreOffer
 from app.ui.resources import icon
 from app.ui.settings import RESTORED_FIELDS, UiSettings, load_settings, save_settings
 from app.ui.state import JobsState, format_duration, progress_text
@@ -169,6 +170,7 @@ class MainWindow(QMainWindow):
         self.queue_panel.cancelAllRequested.connect(self.cancel_all)
         self.queue_panel.jobChosen.connect(self.show_job)
         self.network_browser = tab.network_browser
+        self.paste_offer = PasteRestoreOffer.install(self)
         tab.network_browser.refreshRequested.connect(self.models_worker.refresh_networks)
         self.models_worker.networksListed.connect(tab.network_browser.set_networks)
         return tab
