@@ -115,7 +115,7 @@ def test_fooocus_lowercase_keys(tmp_path: Path) -> None:
         424242,
     )
     assert (req.sampler, req.schedule, req.width, req.height) == (
-        "DPM++ 2M SDE",
+        "DPM++ 2M SDE Karras",
         "Karras",
         896,
         1152,
