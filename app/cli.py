@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from app.cli_checks import check_model_file, check_out_dir, seeds_text
 from app.cli_hires import apply_prediction_type
+from app.cli_sampling import sampling_request_fields
 from app.errors import Cancelled, EaselError, InvalidRequest, ModelLoadError
 from app.request import GenerationRequest, load_image, validate
 from app.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
@@ -153,11 +154,13 @@ def add_generate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPar
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     from app.cli_control import add_control_arguments
+    from app.cli_sampling import add_sampling_arguments
 
     add_control_arguments(p)
     from app.cli_hires import add_hires_arguments
 
     add_hires_arguments(p)
+    add_sampling_arguments(p)
     return p
 
 
@@ -205,6 +208,7 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
             clip_skip=args.clip_skip,
             **hires_fields(args),
             speed=getattr(args, "speed", "quality"),
+            **sampling_request_fields(args),
         )
     )
 

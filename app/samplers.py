@@ -88,7 +88,8 @@ _BASES: tuple[_Base, ...] = (
     _Base("DPM2 a", "KDPM2AncestralDiscreteScheduler", {}, "Karras", _ALL),
     _Base("Heun", "HeunDiscreteScheduler", {}, "Uniform", _ALL),
     _Base("LMS", "LMSDiscreteScheduler", {}, "Uniform", _ALL),
-    _Base("DDIM", "DDIMScheduler", {}, "Uniform", _OWN),
+    # The webui's CompVis DDIM: no x0 clipping, the last step's alpha from t=0 (not 1)
+    _Base("DDIM", "DDIMScheduler", {"clip_sample": False, "set_alpha_to_one": False}, "Uniform", _OWN),
     _Base("PLMS", "PNDMScheduler", {"skip_prk_steps": True}, "Uniform", _OWN),
     _Base("UniPC", "UniPCMultistepScheduler", {}, "Uniform", _ALL),
     _Base("DEIS", "DEISMultistepScheduler", {}, "Uniform", _ALL),

@@ -452,13 +452,20 @@ class Engine:
         from app.engine.conditioning import build_conditioning, needs_webui_conditioning
 
         plain = {"prompt": req.prompt, "negative_prompt": req.negative_prompt or None}
-        if self.family != "sd" or getattr(pipe, "text_encoder", None) is None:
-            return plain, None  # SDXL: diffusers' own encoding for now
+        if getattr(pipe, "text_encoder", None) is None:
+            return plain, None  # an SDXL refiner (bigG only): diffusers' own encoding
+        xl = self.family == "sdxl"  # the webui applies no clip skip to SDXL
         if not needs_webui_conditioning(
-            req.prompt, req.negative_prompt, req.clip_skip
+            req.prompt, req.negative_prompt, 1 if xl else req.clip_skip
         ) and _fits_one_chunk(pipe.tokenizer, req.prompt, req.negative_prompt):
             return plain, None
         started = time.perf_counter()
+        if xl:
+            from app.engine.conditioning_sdxl import build_sdxl_conditioning
+
+            xcond = build_sdxl_conditioning(pipe, req.prompt, req.negative_prompt, req.steps)
+            self.last_conditioning_seconds = time.perf_counter() - started
+            return xcond.call_kwargs(), (xcond if xcond.scheduled else None)
         cond = build_conditioning(pipe, req.prompt, req.negative_prompt, req.steps, req.clip_skip)
         self.last_conditioning_seconds = time.perf_counter() - started
         pos, neg = cond.at(0)
@@ -515,6 +522,8 @@ def _fits_one_chunk(tokenizer: Any, *texts: str) -> bool:
 def _scheduled_embeds(pipe: Any, cond: Any, i: int, batch: int) -> dict[str, Any]:
     """The embeddings for the next step (the webui's 0-based step i + 1), in the layout the
     pipeline keeps them: negative then positive when CFG is on, each repeated per image."""
+    if hasattr(cond, "step_changes"):  # SDXL: the pooled vector switches too
+        return dict(cond.step_changes(pipe, i, batch))
     pos, neg = cond.at(i + 1)
     pos = pos.repeat(batch, 1, 1)
     if getattr(pipe, "do_classifier_free_guidance", False):

@@ -8,14 +8,19 @@ own EulerDiscreteScheduler helpers, exactly as EulerDiscreteScheduler does for E
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from diffusers import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler
 
+if TYPE_CHECKING:  # diffusers' lazy top-level names hide the classes' attributes from mypy
+    _EulerAncestralBase: Any = EulerAncestralDiscreteScheduler
+else:
+    _EulerAncestralBase = EulerAncestralDiscreteScheduler
 
-class EulerAncestralSigmasScheduler(EulerAncestralDiscreteScheduler):
+
+class EulerAncestralSigmasScheduler(_EulerAncestralBase):
     """Euler a with `use_karras_sigmas`, `use_exponential_sigmas` or `use_beta_sigmas`."""
 
     _SIGMA_FLAGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")

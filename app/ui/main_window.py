@@ -31,8 +31,9 @@ from app.ui.first_run_fast import advise_fast_path
 from app.ui.gallery_view import GalleryWidget
 from app.ui.generate_tab import GenerateTab
 from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
+from app.ui.paste_restore import PasteRestoreOffer
 from app.ui.resources import icon
-from app.ui.settings import UiSettings, load_settings, save_settings
+from app.ui.settings import RESTORED_FIELDS, UiSettings, load_settings, save_settings
 from app.ui.state import JobsState, format_duration, progress_text
 from app.ui.upscale_dialog import UpscaleFlow
 from app.workers.engine_worker import EngineWorker
@@ -185,6 +186,7 @@ class MainWindow(QMainWindow):
         from app.ui.hires_panel import hook_into_window
 
         hook_into_window(self, tab.hires_panel)
+        self.paste_offer = PasteRestoreOffer.install(self)
         tab.network_browser.refreshRequested.connect(self.models_worker.refresh_networks)
         self.models_worker.networksListed.connect(tab.network_browser.set_networks)
         self.control_panel = tab.control_panel
@@ -395,16 +397,7 @@ class MainWindow(QMainWindow):
         """Put a gallery picture's settings back into the Generate tab."""
         self.prompt_panel.set_texts(request.prompt, request.negative_prompt)
         s = self.current_settings()
-        for name in (
-            "sampler",
-            "steps",
-            "cfg_scale",
-            "seed",
-            "width",
-            "height",
-            "clip_skip",
-            "speed",
-        ):
+        for name in RESTORED_FIELDS:
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
         self.control_panel.apply_units(tuple(request.controlnets))

@@ -16,13 +16,27 @@ from typing import Any
 
 from app.library import paths
 from app.request import MAX_BATCH, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE, GenerationRequest
-from app.samplers import DEFAULT_SAMPLER, SAMPLERS
+from app.samplers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLERS, SCHEDULES
 
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "window.json"
 MAX_RECENT_MODELS = 8
 MAX_BATCH_COUNT = 100
+# What restoring a picture's settings puts back into the window (besides the prompts)
+RESTORED_FIELDS = (
+    "sampler",
+    "schedule",
+    "steps",
+    "cfg_scale",
+    "seed",
+    "subseed",
+    "subseed_strength",
+    "width",
+    "height",
+    "clip_skip",
+    "speed",
+)
 
 
 @dataclass
@@ -44,6 +58,9 @@ class UiSettings:
     clip_skip: int = 1
     speed: str = "quality"  # app.speed: quality | balanced | fast
     precision: str = "auto"  # the engine's dtype: auto (the device policy) | fp32 | bf16
+    schedule: str = DEFAULT_SCHEDULE
+    subseed: int = -1
+    subseed_strength: float = 0.0
 
     def to_request(self, **changes: Any) -> GenerationRequest:
         """The txt2img request these settings describe (validated later, by the engine)."""
@@ -59,6 +76,9 @@ class UiSettings:
             batch_size=self.batch_size,
             clip_skip=self.clip_skip,
             speed=self.speed,
+            schedule=self.schedule,
+            subseed=self.subseed,
+            subseed_strength=self.subseed_strength,
         )
         return req.replace(**changes) if changes else req
 
@@ -93,6 +113,9 @@ def _sanitize(s: UiSettings) -> UiSettings:
     s.batch_size = _clamp(s.batch_size, 1, MAX_BATCH, d.batch_size)
     s.batch_count = _clamp(s.batch_count, 1, MAX_BATCH_COUNT, d.batch_count)
     s.clip_skip = _clamp(s.clip_skip, 1, 12, d.clip_skip)
+    s.schedule = s.schedule if s.schedule in SCHEDULES else d.schedule
+    s.subseed = _clamp(s.subseed, -1, MAX_SEED, d.subseed)
+    s.subseed_strength = _clamp(s.subseed_strength, 0.0, 1.0, d.subseed_strength)
     s.model_path = s.model_path if isinstance(s.model_path, str) else ""
     s.speed = s.speed if s.speed in ("quality", "balanced", "fast") else d.speed
     s.precision = s.precision if s.precision in ("auto", "fp32", "bf16") else d.precision

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 from app.request import MAX_BATCH, MAX_SEED, MAX_SIZE, MAX_STEPS, MIN_SIZE
 from app.samplers import SAMPLERS
 from app.ui.resources import icon
+from app.ui.sampling_controls import SamplingControls
 from app.ui.settings import MAX_BATCH_COUNT, UiSettings
 from app.ui.speed_widget import PrecisionCombo, SpeedWidget
 
@@ -96,6 +97,9 @@ class SettingsPanel(QWidget):
         self.batch_count.setToolTip("Jobs queued one after another")
         batch_row = self._row(self.batch_size, QLabel("per job"), self.batch_count, QLabel("jobs"))
 
+        self.sampling = SamplingControls(self.sampler, SeedSpinBox())
+        variation_row = self._row(self.sampling.subseed, self.sampling.strength)
+
         self.clip_skip = QSpinBox()
         self.clip_skip.setObjectName("clipSkipSpin")
         self.clip_skip.setRange(1, 12)
@@ -112,10 +116,11 @@ class SettingsPanel(QWidget):
         self.speed = SpeedWidget()  # Quality / Balanced / Fast and the recipe it runs
         self.speed.speedChanged.connect(self._speed_changed)
         form.addRow("Speed", self.speed)
-        form.addRow("Sampler", self.sampler)
+        form.addRow("Sampler", self._row(self.sampler, self.sampling.schedule))
         form.addRow("Steps", self.steps)
         form.addRow("CFG scale", self.cfg)
         form.addRow("Seed", seed_row)
+        form.addRow("Variation", variation_row)
         form.addRow("Size", self.size_preset)
         form.addRow("", size_row)
         form.addRow("Batch", batch_row)
@@ -200,6 +205,7 @@ class SettingsPanel(QWidget):
         self.speed.set_speed(s.speed)
         self.precision.set_precision(s.precision)
         self._speed_changed(s.speed)
+        self.sampling.apply(s)
 
     def read_into(self, s: UiSettings) -> UiSettings:
         s.sampler = self.sampler.currentText()
@@ -213,6 +219,7 @@ class SettingsPanel(QWidget):
         s.clip_skip = self.clip_skip.value()
         s.speed = self.speed.speed()
         s.precision = self.precision.precision()
+        self.sampling.read_into(s)
         return s
 
     def _speed_changed(self, speed: str) -> None:
