@@ -29,7 +29,13 @@ TOKEN = "s3cret-token"
 
 
 def small(prompt: str = "a red fox", **kw: Any) -> GenerationRequest:
-    fields: dict[str, Any] = {"steps": 2, "width": 64, "height": 64, "seed": 7, "sampler": "Euler a"}
+    fields: dict[str, Any] = {
+        "steps": 2,
+        "width": 64,
+        "height": 64,
+        "seed": 7,
+        "sampler": "Euler a",
+    }
     fields.update(kw)
     return GenerationRequest(prompt, **fields)
 

@@ -139,7 +139,7 @@ class RemoteClient:
                 call.attach(conn)  # the socket exists now: abort can cut it
             response = conn.getresponse()
             status, raw = response.status, response.read()
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise RemoteError(
                 f"The Easel server at {self.url} did not answer within {limit:g} seconds; "
                 "check that it is running and reachable."

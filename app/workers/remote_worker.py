@@ -230,7 +230,10 @@ class _RemoteLoop(QObject):
             if running:
                 total = int(info.get("sampling_steps") or job.request.steps)
                 self.progress.emit(
-                    job.id, int(info.get("sampling_step") or 0), total, time.perf_counter() - started
+                    job.id,
+                    int(info.get("sampling_step") or 0),
+                    total,
+                    time.perf_counter() - started,
                 )
             image = state.get("current_image") or ""
             if image and image != last_image:
@@ -369,7 +372,7 @@ class RemoteWorker(QObject):
 
 
 class ConnectionTester(QObject):
-    """"Test connection": checks a server in a helper thread, answers with one sentence."""
+    """ "Test connection": checks a server in a helper thread, answers with one sentence."""
 
     finished = Signal(bool, str)  # worked, the sentence
 
