@@ -192,7 +192,7 @@ class RemoteClient:
                 "and that the webui was started with --api."
             )
         if status >= 400:
-            detail = ""
+            detail: Any = ""
             if isinstance(payload, dict):
                 detail = payload.get("detail") or (payload.get("error") or {})
                 if isinstance(detail, dict):
