@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 SETTINGS_FILE = "window.json"
 MAX_RECENT_MODELS = 8
 MAX_BATCH_COUNT = 100
+ENGINES = ("local", "server")
 
 
 @dataclass
@@ -42,6 +43,13 @@ class UiSettings:
     geometry: str = ""  # base64 of QWidget.saveGeometry()
     splitter: str = ""  # base64 of QSplitter.saveState()
     clip_skip: int = 1
+    # Settings → Engine: where generation runs, and whether other apps may use this computer's.
+    engine: str = "local"  # "local" (this computer) or "server" (an Easel server)
+    server_url: str = ""
+    server_token: str = ""
+    share_engine: bool = False  # "Let other apps use Easel": loopback only, off by default
+    share_port: int = 7860
+    share_token: str = ""  # generated the first time sharing is turned on
 
     def to_request(self, **changes: Any) -> GenerationRequest:
         """The txt2img request these settings describe (validated later, by the engine)."""
@@ -94,7 +102,10 @@ def _sanitize(s: UiSettings) -> UiSettings:
     if not isinstance(s.recent_models, list):
         s.recent_models = []
     s.recent_models = [p for p in s.recent_models if isinstance(p, str) and p][:MAX_RECENT_MODELS]
-    for name in ("geometry", "splitter"):
+    s.engine = s.engine if s.engine in ENGINES else d.engine
+    s.share_engine = s.share_engine if isinstance(s.share_engine, bool) else False
+    s.share_port = _clamp(s.share_port, 1024, 65535, d.share_port)
+    for name in ("geometry", "splitter", "server_url", "server_token", "share_token"):
         if not isinstance(getattr(s, name), str):
             setattr(s, name, "")
     return s

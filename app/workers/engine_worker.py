@@ -388,6 +388,10 @@ class EngineWorker(QObject):
     def pending(self) -> list[int]:
         return self._queue.pending()
 
+    def number_jobs_from(self, first: int) -> None:
+        """Job ids start at ``first`` (the window swapping workers keeps them unique)."""
+        self._queue.number_from(first)
+
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Cancel the running job, stop the thread and wait for it; True when it stopped."""
         self._queue.close()

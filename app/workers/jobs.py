@@ -66,6 +66,11 @@ class JobQueue:
         with self._cond:
             return next(self._ids)
 
+    def number_from(self, first: int) -> None:
+        """Number new jobs from ``first`` on (a worker replacing another keeps ids unique)."""
+        with self._cond:
+            self._ids = itertools.count(first)
+
     def put(self, item: Item) -> None:
         with self._cond:
             if self._closed:

@@ -359,6 +359,10 @@ class RemoteWorker(QObject):
     def pending(self) -> list[int]:
         return self._queue.pending()
 
+    def number_jobs_from(self, first: int) -> None:
+        """Job ids start at ``first`` (the window swapping workers keeps them unique)."""
+        self._queue.number_from(first)
+
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         self._queue.close()
         thread = self._thread
