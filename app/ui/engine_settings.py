@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -48,6 +49,7 @@ def _note(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
     label.setStyleSheet(_DIM)
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
     return label
 
 
@@ -84,6 +86,7 @@ class EngineSettingsPage(QWidget):
 
         where = QGroupBox("Where pictures are made")
         column = QVBoxLayout(where)
+        column.setContentsMargins(12, 16, 12, 14)
         column.setSpacing(8)
         column.addWidget(self.local_radio)
         column.addWidget(self.server_radio)
@@ -91,6 +94,7 @@ class EngineSettingsPage(QWidget):
         form = QFormLayout(self.server_box)
         form.setContentsMargins(26, 2, 0, 0)
         form.setHorizontalSpacing(12)
+        form.setVerticalSpacing(10)
         form.addRow("Address", self.url_edit)
         form.addRow("Token", self.token_edit)
         test_row = QHBoxLayout()
@@ -109,6 +113,7 @@ class EngineSettingsPage(QWidget):
         self.share_check.setObjectName("shareEngine")
         self.port_spin = QSpinBox()
         self.port_spin.setRange(1024, 65535)
+        self.port_spin.setFixedWidth(120)
         self.port_spin.setToolTip(
             "The port other apps connect to on 127.0.0.1 (the webui uses 7860)"
         )
@@ -129,14 +134,17 @@ class EngineSettingsPage(QWidget):
 
         share = QGroupBox("Other apps")
         share_column = QVBoxLayout(share)
+        share_column.setContentsMargins(12, 16, 12, 14)
         share_column.setSpacing(8)
         share_column.addWidget(self.share_check)
         self.share_box = QWidget()
         share_form = QFormLayout(self.share_box)
         share_form.setContentsMargins(26, 2, 0, 0)
         share_form.setHorizontalSpacing(12)
+        share_form.setVerticalSpacing(10)
         share_form.addRow("Port", self.port_spin)
         token_row = QHBoxLayout()
+        token_row.setSpacing(6)
         token_row.addWidget(self.share_token, 1)
         token_row.addWidget(self.copy_button)
         token_row.addWidget(self.new_token_button)
@@ -145,19 +153,20 @@ class EngineSettingsPage(QWidget):
         share_column.addWidget(self.share_status)
         share_column.addWidget(
             _note(
-                "Open WebUI, SillyTavern, Krita or GIMP plugins and scripts on this computer can "
-                "then call the webui's /sdapi/v1 API at 127.0.0.1 with this token. Only this "
-                "computer can connect. The server runs its own copy of the engine (the current "
-                "model is loaded a second time), so its jobs and yours do not wait for each other."
+                "Open WebUI, SillyTavern, Krita or GIMP plugins and scripts on this computer "
+                "call the webui's /sdapi/v1 API with this token; other machines cannot connect. "
+                "It runs its own copy of the engine with the current model (loaded a second "
+                "time), so its jobs and yours do not wait for each other."
             )
         )
 
+        for box in (self.server_box, self.share_box):  # wrapped notes must not squeeze them
+            box.setMinimumHeight(box.sizeHint().height())
         page = QVBoxLayout(self)
         page.setContentsMargins(18, 16, 18, 16)
         page.setSpacing(14)
         page.addWidget(where)
         page.addWidget(share)
-        page.addStretch(1)
         self.local_radio.toggled.connect(self._engine_toggled)
         self.server_radio.toggled.connect(self._engine_toggled)
 
@@ -220,6 +229,7 @@ class SettingsDialog(QDialog):
         self.pages = QListWidget()
         self.pages.setObjectName("settingsPages")
         self.pages.setFixedWidth(150)
+        self.pages.setStyleSheet("QListWidget::item { padding: 7px 10px; }")
         self.pages.addItem("Engine")
         self.stack = QStackedWidget()
         self.engine_page = EngineSettingsPage()
@@ -239,7 +249,7 @@ class SettingsDialog(QDialog):
         outer.addLayout(body, 1)
         outer.addWidget(buttons)
         self.engine_page.apply(settings)
-        self.resize(760, 640)
+        self.resize(780, 660)
 
 
 def _engine_key(s: UiSettings) -> tuple[str, ...]:
