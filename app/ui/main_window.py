@@ -289,7 +289,10 @@ class MainWindow(QMainWindow):
             return
         self._show_models(current)
         self.first_run.setVisible(
-            not installed and not current and not self.model_manager.downloading
+            not installed
+            and not current
+            and not self.model_manager.downloading
+            and not self._remote()
         )
 
     def download_default_model(self) -> None:

@@ -122,16 +122,17 @@ class _RemoteLoop(QObject):
             if thread is not None:
                 thread.quit()
 
-    def _connect(self) -> None:
+    def _connect(self) -> bool:
         try:
             model = self.client.check()
         except RemoteError as exc:
             self.engineFailed.emit(str(exc))
-            return
+            return False
         self.ready.set()
         self.engineReady.emit(f"Server {self.client.url.split('://', 1)[-1]}")
         if model:
             self.modelReady.emit(model)
+        return True
 
     def _load(self, command: LoadCommand) -> None:
         if not command.model_path:
@@ -161,6 +162,9 @@ class _RemoteLoop(QObject):
             if job.cancel.is_set():
                 self.jobCancelled.emit(job.id)
                 return
+            if not self.ready.is_set():  # the server was down or refused us: try again
+                self.client.check()
+                self._connect()
             self.jobStarted.emit(job.id)
             started = time.perf_counter()
             result = self._generate(job, started)
