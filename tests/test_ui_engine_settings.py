@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import Qt
 
 from app.library.pngio import read_parameters
@@ -176,30 +178,44 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_let_other_apps_use_easel_serves_on_loopback_with_its_token(
+def test_let_other_apps_use_easel_shares_the_window_engine_on_loopback(
     qtbot: Any, models: dict[str, Path]
 ) -> None:
-    w = _window(qtbot)
+    dialog = SettingsDialog(load_settings())  # turned on in the page: a token is made
+    qtbot.addWidget(dialog)
+    page = dialog.engine_page
+    page.port_spin.setValue(_free_port())
+    page.share_check.setChecked(True)
+    save_settings(page.read_into(load_settings()))
+    token, port = page.share_token.text(), page.port_spin.value()
+
+    w = MainWindow(model_path=str(models["tiny-b"]))
+    qtbot.addWidget(w)
     try:
-        dialog = w.engine.open_settings()
-        page = dialog.engine_page
-        page.port_spin.setValue(_free_port())
-        page.share_check.setChecked(True)
-        token = page.share_token.text()
-        w.settings.model_path = str(models["tiny-b"])
+        # Sharing was on: it starts with the window, once the engine is ready.
         with qtbot.waitSignal(w.engine.host.started, timeout=TIMEOUT) as started:
-            dialog.accept()
+            w.start_engine()
         url = started.args[0]
-        assert url == f"http://127.0.0.1:{page.port_spin.value()}"
+        assert w.gallery is not None
+        before = w.gallery.count()  # the module's earlier tests saved pictures too
+        assert url == f"http://127.0.0.1:{port}"
         assert w.engine.host_status[0].startswith(f"Serving at {url}")
-        assert load_settings().share_token == token
         assert RemoteClient(url, token).check() == "tiny-b"
         with pytest.raises(RemoteError, match="needs a token"):
             RemoteClient(url).check()
-        got = RemoteClient(url, token).generate(
-            GenerationRequest("a kite", steps=2, width=64, height=64, seed=1, sampler="Euler a")
+        request = GenerationRequest(
+            "a kite", steps=2, width=64, height=64, seed=1, sampler="Euler a"
         )
-        assert len(got.images) == 1 and "Seed: 1" in got.images[0].parameters
+        served = RemoteClient(url, token).generate(request)
+        assert len(served.images) == 1 and "Seed: 1" in served.images[0].parameters
+        # The same engine: the window's own job gives the very same picture.
+        with qtbot.waitSignal(w.worker.jobFinished, timeout=TIMEOUT) as done:
+            w.worker.submit(request, w.settings.model_path)
+        with Image.open(done.args[1].paths[0]) as mine:
+            assert np.array_equal(
+                np.asarray(mine.convert("RGB")), np.asarray(served.images[0].image)
+            )
+        assert w.gallery.count() == before + 2  # the server's picture went there too
     finally:
         w.close()
     assert not w.engine.host.running

@@ -155,8 +155,8 @@ class EngineSettingsPage(QWidget):
             _note(
                 "Open WebUI, SillyTavern, Krita or GIMP plugins and scripts on this computer "
                 "call the webui's /sdapi/v1 API with this token; other machines cannot connect. "
-                "It runs its own copy of the engine with the current model (loaded a second "
-                "time), so its jobs and yours do not wait for each other."
+                "They share this window's engine and queue (one copy of the model in memory): "
+                "their jobs and yours take turns, on the model picked here."
             )
         )
 
@@ -270,7 +270,8 @@ class EngineController(QObject):
         super().__init__(window)
         self.window = window
         self.device = device
-        self.host = HostWorker(self, device=device)
+        self.host = HostWorker(self)
+        self._followed: Any = None  # the worker whose model changes the server follows
         self.host.started.connect(self._host_started)
         self.host.failed.connect(self._host_failed)
         self.host_status: tuple[str, bool | None] = ("", None)
@@ -304,8 +305,11 @@ class EngineController(QObject):
         dialog.engine_page.read_into(s)
         save_settings(s)
         if _engine_key(s) != engine_before:
+            self.host.stop()  # the server shares the old engine's queue: off it first
             self.window.use_worker(self.make_worker(s, self.window.gallery))
-        if _share_key(s) != share_before:
+            if s.share_engine:
+                self.update_host(s)
+        elif _share_key(s) != share_before:
             self.update_host(s)
 
     def update_host(self, s: UiSettings) -> None:
@@ -315,7 +319,14 @@ class EngineController(QObject):
                 self._set_host_status("Other apps can no longer use Easel.", None)
             return
         self._set_host_status("Starting the server for other apps…", None)
-        self.host.start(s.share_port, s.share_token, s.model_path)
+        worker = self.window.worker
+        if self._followed is not worker and hasattr(worker, "set_guest"):
+            worker.modelReady.connect(self._model_ready)
+            self._followed = worker
+        self.host.start(s.share_port, s.share_token, worker, self.window.gallery, s.model_path)
+
+    def _model_ready(self, _name: str) -> None:
+        self.host.follow_model(self.window.settings.model_path)
 
     def _host_started(self, url: str) -> None:
         self._set_host_status(

@@ -245,8 +245,8 @@ class MainWindow(QMainWindow):
             self.hide()
             if self.gallery_widget is not None:
                 self.gallery_widget.shutdown()
+            self.engine.shutdown()  # the shared server first: it uses the engine's queue
             self.worker.shutdown()
-            self.engine.shutdown()
             self.models_worker.shutdown()
             if self._owns_gallery and self.gallery is not None:
                 self.gallery.close()

@@ -1,10 +1,11 @@
 """ "Let other apps use Easel": the window serves the webui's API on this computer.
 
-Loopback only (127.0.0.1), always behind a bearer token. The server runs its OWN engine and
-queue (``app.server.runner.EngineRunner``, as ``python -m app serve`` does), loaded with the
-window's current model: the window's jobs and other apps' jobs do not wait for each other,
-at the cost of the model's memory twice. FastAPI and uvicorn come with the ``server`` extra;
-without it, ``failed`` says how to install it. Nothing here is imported at start-up.
+Loopback only (127.0.0.1), always behind a bearer token. The server SHARES the window's
+engine and queue: an ``EngineRunner`` on the window's ``JobQueue`` whose jobs the window's
+engine thread runs (``EngineWorker.set_guest``), first in, first out with the window's own.
+One copy of the model in memory; the server's jobs run on the window's current model unless
+a request names another. FastAPI and uvicorn come with the ``server`` extra; without it,
+``failed`` says how to install it. Nothing here is imported at start-up.
 """
 
 from __future__ import annotations
@@ -41,41 +42,54 @@ def server_available() -> bool:
 
 
 class HostWorker(QObject):
-    """Starts and stops the API server in background threads; reports with signals."""
+    """Serves the window's engine in background threads; reports with signals."""
 
     started = Signal(str)  # the address other apps use
     failed = Signal(str)  # one sentence
     stopped = Signal()
 
-    def __init__(self, parent: QObject | None = None, device: str | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._device = device
         self._lock = threading.Lock()
         self._server: Any = None
         self._runner: Any = None
+        self._worker: Any = None
         self._thread: threading.Thread | None = None
-        self._starter: threading.Thread | None = None
+        self._waiting: Any = None  # (worker, args) until the engine is ready
         self.url = ""
 
     @property
     def running(self) -> bool:
         return self._server is not None
 
-    def start(self, port: int, token: str, model_path: str = "") -> None:
-        """Serve on 127.0.0.1:``port`` with ``token``; the engine loads in the background."""
+    def start(self, port: int, token: str, worker: Any, gallery: Any, model_path: str = "") -> None:
+        """Serve ``worker``'s engine and queue on 127.0.0.1:``port`` behind ``token``."""
+        self.stop()
         if not token:
             self.failed.emit("Sharing needs a token; press New token and try again.")
             return
         if not server_available():
             self.failed.emit(NEEDS_EXTRA)
             return
-        self.stop()
-        self._starter = threading.Thread(
-            target=self._start, args=(port, token, model_path), name="easel-host-start", daemon=True
-        )
-        self._starter.start()
+        if not hasattr(worker, "set_guest"):
+            self.failed.emit(
+                "Other apps can only share this computer's engine; choose This computer above, "
+                "or run python -m app serve on the server."
+            )
+            return
+        if not worker.ready:  # the engine is still loading: start when it is there
+            self._waiting = (worker, (port, token, worker, gallery, model_path))
+            worker.engineReady.connect(self._engine_ready)
+            return
+        self._start(port, token, worker, gallery, model_path)
 
-    def _start(self, port: int, token: str, model_path: str) -> None:
+    def _engine_ready(self, *_args: object) -> None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting[0].engineReady.disconnect(self._engine_ready)
+            self._start(*waiting[1])
+
+    def _start(self, port: int, token: str, worker: Any, gallery: Any, model_path: str) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.bind((HOST, port))
@@ -90,52 +104,45 @@ class HostWorker(QObject):
                 self.failed.emit(f"Easel could not listen on port {port} ({exc.strerror or exc}).")
             return
         try:
-            runner = self._build_runner(model_path)
             import uvicorn
 
             from app.server.api import ServerSettings, create_app
+            from app.server.runner import EngineRunner
             from app.server.security import Credentials
 
+            runner = EngineRunner(
+                worker.engine, current=model_choice(model_path), queue=worker.queue
+            )
             app = create_app(runner, ServerSettings(Credentials(tokens=(token,))))
             config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
             server = uvicorn.Server(config)
         except Exception as exc:  # noqa: BLE001 - one sentence for the Settings page
             sock.close()
             log.exception("the API server could not start")
-            self.failed.emit(f"The server could not start ({exc}); pick another model and retry.")
+            self.failed.emit(f"The server for other apps could not start ({exc}).")
             return
-        runner.start()
+        # From here the window's engine thread also runs the server's jobs, in queue order.
+        worker.set_guest(lambda item: runner.run_item(item, gallery))
         thread = threading.Thread(
             target=self._serve, args=(server, sock, runner), name="easel-host", daemon=True
         )
         with self._lock:
-            self._server, self._runner, self._thread = server, runner, thread
+            self._server, self._runner, self._worker, self._thread = server, runner, worker, thread
         thread.start()
 
-    def _build_runner(self, model_path: str) -> Any:
-        from pathlib import Path
-
-        from app.engine.device import detect_device
-        from app.engine.engine import Engine, display_name
-        from app.server.runner import EngineRunner, ModelChoice
-
-        engine = Engine(detect_device(self._device))
-        choice = None
-        if model_path:
-            name = display_name(Path(model_path))
-            engine.load(model_path, name=name)
-            choice = ModelChoice(name, name, model_path, engine.model_hash)
-        from app.library.gallery import Gallery
-
-        return EngineRunner(engine, gallery_factory=Gallery, current=choice)
+    def follow_model(self, model_path: str) -> None:
+        """The window picked another model: the server's jobs use it too."""
+        runner = self._runner
+        if runner is not None:
+            runner.current_model = model_choice(model_path)
 
     def _serve(self, server: Any, sock: socket.socket, runner: Any) -> None:
         port = sock.getsockname()[1]
         self.url = f"http://{HOST}:{port}"
-        ready = threading.Event()
+        over = threading.Event()
 
         def watch() -> None:  # uvicorn has no start callback: tell the window when it listens
-            while not server.started and not ready.wait(0.05):
+            while not server.started and not over.wait(0.05):
                 pass
             if server.started:
                 self.started.emit(self.url)
@@ -144,22 +151,37 @@ class HostWorker(QObject):
         try:
             server.run(sockets=[sock])
         finally:
-            ready.set()
+            over.set()
             runner.stop()
             sock.close()
             self.stopped.emit()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop serving (running jobs are interrupted) and wait for the threads."""
-        starter = self._starter
-        if starter is not None and starter is not threading.current_thread():
-            starter.join(timeout)  # a model still loading finishes first
+        """Stop serving: the server's running job is interrupted, its waiting ones answered."""
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting[0].engineReady.disconnect(self._engine_ready)
         with self._lock:
-            server, runner, thread = self._server, self._runner, self._thread
-            self._server = self._runner = self._thread = None
+            server, runner, worker, thread = self._server, self._runner, self._worker, self._thread
+            self._server = self._runner = self._worker = self._thread = None
         if server is None:
             return
-        runner.interrupt()
         server.should_exit = True
+        runner.drop_waiting()  # the requests waiting on them return, so uvicorn can stop
         if thread is not None:
             thread.join(timeout)
+        runner.drop_waiting()
+        worker.set_guest(None)
+
+
+def model_choice(model_path: str) -> Any:
+    """The window's model as the server names it (None: whatever the engine has loaded)."""
+    if not model_path:
+        return None
+    from pathlib import Path
+
+    from app.server.runner import ModelChoice
+    from app.workers.remote_worker import local_model_names
+
+    name = local_model_names(model_path)[0]
+    return ModelChoice(name, name, str(Path(model_path)))
