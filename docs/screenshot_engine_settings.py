@@ -1,10 +1,12 @@
-"""Screenshot of Settings → Engine: ``docs/screenshot-settings-engine.png``.
+"""Screenshots of Settings → Engine: ``docs/screenshot-settings-engine.png`` (an Easel server
+chosen and tested) and ``docs/screenshot-settings-engine-share.png`` (this computer, shared).
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python docs/screenshot_engine_settings.py
 
 Nothing is staged: a real Easel server (uvicorn, a tiny random model, a token) runs on a free
 port, "Test connection" is pressed against it, and "Let other apps use Easel" really serves
-this computer's engine on 127.0.0.1 before the page is grabbed. Needs the ``server`` extra.
+a started engine worker (as the window's) on 127.0.0.1 before the page is grabbed. Needs the
+``server`` extra.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def shoot() -> int:
     from app.ui.engine_settings import SettingsDialog
     from app.ui.main import create_application
     from app.ui.settings import UiSettings
+    from app.workers.engine_worker import EngineWorker
     from app.workers.host_worker import HostWorker
     from tests.serverkit import LiveServer, make_runner, tiny_model_folders
 
@@ -57,7 +60,6 @@ def shoot() -> int:
         engine="server",
         server_url=live.url,
         server_token=token,
-        share_engine=True,
         share_port=port,
         share_token="r7Qx2mVfK0pLs9dZbE3nHw8uTy1cAo6j",
     )
@@ -66,19 +68,32 @@ def shoot() -> int:
     page = dialog.engine_page
     page.test_connection()
     _wait(page.tester.finished)
+    app.processEvents()
+    out = ROOT / "docs" / "screenshot-settings-engine.png"
+    dialog.grab().save(str(out))
+    print(f"wrote {out}: {page.test_result.text()}")
+
+    # This computer's engine, shared with other apps on 127.0.0.1.
+    worker = EngineWorker(device="cpu")
+    worker.start()
+    worker.load_model(str(models["tiny-b"]))
+    _wait(worker.modelReady)
+    page.local_radio.setChecked(True)
+    page.share_check.setChecked(True)
     host = HostWorker()
     host.failed.connect(lambda m: page.set_share_status(m, False))
-    host.start(port, settings.share_token, str(models["tiny-b"]))
+    host.start(port, settings.share_token, worker, None, str(models["tiny-b"]))
     url = _wait(host.started)
     if url:
         page.set_share_status(
             f"Serving at {url[0]}; apps send the token as 'Authorization: Bearer <token>'.", True
         )
     app.processEvents()
-    out = ROOT / "docs" / "screenshot-settings-engine.png"
+    out = ROOT / "docs" / "screenshot-settings-engine-share.png"
     dialog.grab().save(str(out))
-    print(f"wrote {out}: {page.test_result.text()}")
+    print(f"wrote {out}: {page.share_status.text()}")
     host.stop()
+    worker.shutdown()
     live.stop()
     runner.stop()
     return 0

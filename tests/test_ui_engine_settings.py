@@ -68,29 +68,41 @@ def test_settings_page_round_trip(qtbot: Any) -> None:
     page = dialog.engine_page
     assert page.local_radio.isChecked() and not page.server_box.isEnabled()
     assert not page.share_check.isChecked() and page.share_token.text() == ""  # off by default
-    page.server_radio.setChecked(True)
-    assert page.server_box.isEnabled()
-    qtbot.keyClicks(page.url_edit, "http://10.0.0.5:7860")
-    qtbot.keyClicks(page.token_edit, "abc123")
     page.share_check.setChecked(True)
     shared = page.share_token.text()
     assert len(shared) >= 24  # generated when sharing is turned on
     page.port_spin.setValue(7871)
-    s = page.read_into(load_settings())
-    save_settings(s)
-
+    save_settings(page.read_into(load_settings()))
     again = load_settings()
-    assert (again.engine, again.server_url, again.server_token) == (
+    assert (again.engine, again.share_engine, again.share_port, again.share_token) == (
+        "local",
+        True,
+        7871,
+        shared,
+    )
+
+    reopened = SettingsDialog(again)
+    qtbot.addWidget(reopened)
+    page = reopened.engine_page
+    assert page.share_check.isChecked() and page.share_token.text() == shared
+    page.server_radio.setChecked(True)
+    assert page.server_box.isEnabled()
+    assert not page.share_check.isEnabled()  # sharing serves this computer's engine only
+    qtbot.keyClicks(page.url_edit, "http://10.0.0.5:7860")
+    qtbot.keyClicks(page.token_edit, "abc123")
+    save_settings(page.read_into(load_settings()))
+    last = load_settings()
+    assert (last.engine, last.server_url, last.server_token) == (
         "server",
         "http://10.0.0.5:7860",
         "abc123",
     )
-    assert (again.share_engine, again.share_port, again.share_token) == (True, 7871, shared)
-    reopened = SettingsDialog(again)
-    qtbot.addWidget(reopened)
-    assert reopened.engine_page.server_radio.isChecked()
-    assert reopened.engine_page.url_edit.text() == "http://10.0.0.5:7860"
-    assert reopened.engine_page.share_token.text() == shared
+    assert not last.share_engine and last.share_token == shared  # the token is kept
+    third = SettingsDialog(last)
+    qtbot.addWidget(third)
+    assert third.engine_page.server_radio.isChecked()
+    assert third.engine_page.url_edit.text() == "http://10.0.0.5:7860"
+    assert third.engine_page.token_edit.text() == "abc123"
 
 
 def test_test_connection_says_in_one_sentence_whether_it_worked(

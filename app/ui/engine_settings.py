@@ -49,7 +49,7 @@ def _note(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
     label.setStyleSheet(_DIM)
-    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
     return label
 
 
@@ -131,6 +131,10 @@ class EngineSettingsPage(QWidget):
         self.share_check.toggled.connect(self._share_toggled)
         self.share_status = _note()
         self.share_status.setObjectName("shareStatus")
+        self.share_only_local = _note(
+            "Other apps share this computer's engine: choose This computer above to turn this on."
+        )
+        self.share_only_local.setVisible(False)
 
         share = QGroupBox("Other apps")
         share_column = QVBoxLayout(share)
@@ -151,6 +155,7 @@ class EngineSettingsPage(QWidget):
         share_form.addRow("Token", token_row)
         share_column.addWidget(self.share_box)
         share_column.addWidget(self.share_status)
+        share_column.addWidget(self.share_only_local)
         share_column.addWidget(
             _note(
                 "Open WebUI, SillyTavern, Krita or GIMP plugins and scripts on this computer "
@@ -162,11 +167,18 @@ class EngineSettingsPage(QWidget):
 
         for box in (self.server_box, self.share_box):  # wrapped notes must not squeeze them
             box.setMinimumHeight(box.sizeHint().height())
+        two_lines = 2 * self.fontMetrics().lineSpacing() + 4
+        for label in (self.test_result, self.share_status):  # sentences that come later
+            label.setMinimumHeight(two_lines)
         page = QVBoxLayout(self)
         page.setContentsMargins(18, 16, 18, 16)
         page.setSpacing(14)
         page.addWidget(where)
         page.addWidget(share)
+        page.addStretch(1)
+        self.setStyleSheet(  # the app's sheet has no disabled look for fields
+            "QLineEdit:disabled, QSpinBox:disabled { color: #6b6f7b; background: #1a1b20; }"
+        )
         self.local_radio.toggled.connect(self._engine_toggled)
         self.server_radio.toggled.connect(self._engine_toggled)
 
@@ -185,7 +197,7 @@ class EngineSettingsPage(QWidget):
         s.engine = "server" if self.server_radio.isChecked() else "local"
         s.server_url = self.url_edit.text().strip()
         s.server_token = self.token_edit.text().strip()
-        s.share_engine = self.share_check.isChecked()
+        s.share_engine = self.share_check.isChecked() and self.local_radio.isChecked()
         s.share_port = self.port_spin.value()
         s.share_token = self.share_token.text()
         return s
@@ -203,12 +215,17 @@ class EngineSettingsPage(QWidget):
         self.test_result.setText(sentence)
 
     def _engine_toggled(self, *_args: object) -> None:
-        self.server_box.setEnabled(self.server_radio.isChecked())
+        remote = self.server_radio.isChecked()
+        self.server_box.setEnabled(remote)
+        # Sharing serves this computer's engine; with a server there is none running here.
+        self.share_check.setEnabled(not remote)
+        self.share_box.setEnabled(not remote and self.share_check.isChecked())
+        self.share_only_local.setVisible(remote)
 
     def _share_toggled(self, on: bool) -> None:
         if on and not self.share_token.text():
             self.share_token.setText(new_token())
-        self.share_box.setEnabled(on)
+        self.share_box.setEnabled(on and self.share_check.isEnabled())
         if not server_available():
             from app.workers.host_worker import NEEDS_EXTRA
 
