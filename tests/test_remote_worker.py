@@ -21,7 +21,13 @@ from app.request import GenerationRequest
 from app.workers.jobs import JobResult
 from app.workers.remote_client import RemoteClient, RemoteError, payload_for
 from app.workers.remote_worker import RemoteWorker, live_remote_threads
-from tests.serverkit import LiveServer, cpu_engine, make_runner, tiny_model_folders
+from tests.serverkit import (
+    LiveServer,
+    cpu_engine,
+    make_runner,
+    module_home_fixture,
+    tiny_model_folders,
+)
 
 pytest.importorskip("fastapi")
 TIMEOUT = 60_000
@@ -40,13 +46,7 @@ def small(prompt: str = "a red fox", **kw: Any) -> GenerationRequest:
     return GenerationRequest(prompt, **fields)
 
 
-@pytest.fixture(scope="module")
-def easel_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("easel-remote-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EASEL_HOME", str(home))
-    yield home
-    mp.undo()
+easel_home = module_home_fixture()
 
 
 @pytest.fixture(scope="module")

@@ -22,20 +22,14 @@ from app.ui.settings import UiSettings, load_settings, save_settings
 from app.workers.engine_worker import live_engine_threads
 from app.workers.remote_client import RemoteClient, RemoteError
 from app.workers.remote_worker import RemoteWorker, live_remote_threads
-from tests.serverkit import LiveServer, make_runner, tiny_model_folders
+from tests.serverkit import LiveServer, make_runner, module_home_fixture, tiny_model_folders
 
 pytest.importorskip("fastapi")
 TIMEOUT = 60_000
 TOKEN = "window-test-token"
 
 
-@pytest.fixture(scope="module")
-def easel_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("easel-engine-settings-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EASEL_HOME", str(home))
-    yield home
-    mp.undo()
+easel_home = module_home_fixture()
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,7 @@ from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
 from app.ui.resources import icon
 from app.ui.settings import UiSettings, load_settings, save_settings
 from app.ui.state import JobsState, format_duration, progress_text
+from app.ui.upscale_dialog import UpscaleFlow
 from app.workers.engine_worker import EngineWorker
 from app.workers.jobs import JobResult
 from app.workers.models_worker import ModelsWorker
@@ -123,10 +124,15 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self._build_generate_tab(), "Generate")
         self.gallery_widget: GalleryWidget | None = None
+        self.upscales = UpscaleFlow(self)
+        self.models_worker.modelsListed.connect(self.upscales.set_listing)
         if self.gallery is not None:
             self.gallery_widget = GalleryWidget(self.gallery)
             self.gallery_widget.restoreRequested.connect(self.restore_request)
             self.gallery_widget.sendToCanvasRequested.connect(self.send_to_canvas)
+            self.gallery_widget.notice.connect(self.show_error)  # "index rebuilt from 42"
+            self.gallery_widget.upscaleRequested.connect(self.upscales.open)
+            self.upscales.pictureAdded.connect(lambda p: self.gallery_widget.add_paths([p]))
             self.tabs.addTab(self.gallery_widget, "Gallery")
         self.canvas = CanvasWidget()
         self.canvas.generateRequested.connect(self.generate_from_canvas)
@@ -180,6 +186,8 @@ class MainWindow(QMainWindow):
         self.network_browser = tab.network_browser
         tab.network_browser.refreshRequested.connect(self.models_worker.refresh_networks)
         self.models_worker.networksListed.connect(tab.network_browser.set_networks)
+        self.control_panel = tab.control_panel
+        self.models_worker.modelsListed.connect(tab.control_panel.set_models)
         return tab
 
     def _connect_worker(self) -> None:
@@ -247,6 +255,7 @@ class MainWindow(QMainWindow):
                 self.gallery_widget.shutdown()
             self.engine.shutdown()  # the shared server first: it uses the engine's queue
             self.worker.shutdown()
+            self.upscales.shutdown()
             self.models_worker.shutdown()
             if self._owns_gallery and self.gallery is not None:
                 self.gallery.close()
@@ -318,7 +327,7 @@ class MainWindow(QMainWindow):
         ids = []
         for i in range(s.batch_count):
             seed = s.seed if s.seed < 0 else (s.seed + i * s.batch_size) % (MAX_SEED + 1)
-            job = self.submit(s.to_request(seed=seed))
+            job = self.submit(s.to_request(seed=seed, controlnets=self.control_panel.units()))
             if job is None:
                 break
             ids.append(job)
@@ -389,6 +398,7 @@ class MainWindow(QMainWindow):
         for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height", "clip_skip"):
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
+        self.control_panel.apply_units(tuple(request.controlnets))
         self.tabs.setCurrentIndex(0)
 
     def send_to_canvas(self, path: str) -> None:
@@ -433,6 +443,8 @@ class MainWindow(QMainWindow):
     def _job_failed(self, job_id: int, message: str) -> None:
         self.jobs.failed(job_id, message)
         self.show_error(message)
+        if self.gallery_widget is not None and self.gallery_widget.check_unsaved():
+            self.banner.set_action("Retry save", self.gallery_widget.retry_save)  # full disk
         self._job_over(job_id, "Failed")
 
     def _job_cancelled(self, job_id: int) -> None:

@@ -260,10 +260,14 @@ class _RemoteLoop(QObject):
             from app.library.gallery import Gallery
 
             self._gallery = Gallery()
-        return [
-            str(self._gallery.add(im.image, im.parameters, seed=im.seed).path)
-            for im in result.images
-        ]
+        # As the local engine saves: a picture that cannot be written (full disk) is kept
+        # by the gallery for Retry save.
+        items = self._gallery.add_many(
+            [im.image for im in result.images],
+            [im.parameters for im in result.images],
+            [im.seed for im in result.images],
+        )
+        return [str(item.path) for item in items]
 
 
 class RemoteWorker(QObject):
