@@ -67,7 +67,7 @@ class Gate:
         def progress(job: Any, p: Any) -> None:
             original(job, p)
             if self.hold and p.step == 1:
-                self.release.wait(30)
+                self.release.wait(120)
 
         runner._progress = progress
 

@@ -47,7 +47,7 @@ def shared(qtbot: Any, tiny_model_dir: Path, tmp_path: Path) -> Iterator[tuple[A
     def held(job: Any, p: Any) -> None:  # other apps' jobs wait after step 1 until released
         original(job, p)
         if p.step == 1:
-            release.wait(30)
+            release.wait(120)
 
     runner._progress = held
     yield worker, host, runner, RemoteClient(started.args[0], TOKEN), release, gallery
