@@ -49,12 +49,20 @@ class Service:
 
     def __init__(self, runner: EngineRunner) -> None:
         self.runner = runner
-        self.current: ModelChoice | None = runner.current_model
         self.options: dict[str, Any] = {
             "CLIP_stop_at_last_layers": 1,
             "samples_format": "png",
             "sd_vae": "Automatic",
         }
+
+    @property
+    def current(self) -> ModelChoice | None:
+        """The model jobs run on: the runner's (a window sharing its engine moves it)."""
+        return self.runner.current_model
+
+    @current.setter
+    def current(self, model: ModelChoice | None) -> None:
+        self.runner.current_model = model
 
     def model_for(self, overrides: dict[str, Any] | None) -> ModelChoice | None:
         name = (overrides or {}).get("sd_model_checkpoint")

@@ -94,9 +94,13 @@ class EngineRunner:
         engine: Engine,
         gallery_factory: Callable[[], Gallery] | None = None,
         current: ModelChoice | None = None,
+        queue: JobQueue | None = None,
     ) -> None:
+        """``queue``: another engine thread's queue to share (the window's); that thread then
+        runs this runner's items with ``run_item`` and ``start`` starts no thread."""
         self.engine = engine
-        self.queue = JobQueue()
+        self.shared = queue is not None
+        self.queue = queue if queue is not None else JobQueue()
         self.current_model = current
         self._gallery_factory = gallery_factory
         self._cond = threading.Condition()
@@ -112,12 +116,40 @@ class EngineRunner:
 
     # -- the web side ----------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        if not self.shared:
+            self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> bool:
+        if self.shared:  # the queue is the window's: take only ours out, answer them
+            self.drop_waiting()
+            return True
         self.queue.close()
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def run_item(self, item: object, gallery: Gallery | None = None) -> bool:
+        """Run one of this runner's items on the calling (shared engine) thread; False when
+        the item is not the server's."""
+        if isinstance(item, ServerLoad):
+            self._load(item)
+            return True
+        if isinstance(item, ServerJob):
+            try:
+                self._run(item, gallery)
+            finally:
+                self.queue.done(item)
+            return True
+        return False
+
+    def drop_waiting(self) -> None:
+        """Interrupt the server's running job and refuse its waiting ones (server stopping)."""
+        self.interrupt()
+        for item in self.queue.remove_where(lambda i: isinstance(i, ServerJob | ServerLoad)):
+            if isinstance(item, ServerJob):
+                item.cancel.set()
+                self.outcomes[item.id] = "dropped"
+            if isinstance(item, ServerJob | ServerLoad):
+                settle(item.future, exc=Cancelled("The server is stopping; the job was dropped."))
 
     def submit(
         self,

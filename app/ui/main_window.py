@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -27,6 +28,7 @@ from app.library.gallery import Gallery
 from app.request import MAX_SEED, GenerationRequest, validate
 from app.ui.canvas import CanvasWidget
 from app.ui.chrome import ErrorBanner, ModelPicker
+from app.ui.engine_settings import EngineController
 from app.ui.first_run_fast import advise_fast_path
 from app.ui.gallery_view import GalleryWidget
 from app.ui.generate_tab import GenerateTab
@@ -69,9 +71,10 @@ class MainWindow(QMainWindow):
         self.banner = ErrorBanner()
         self._owns_gallery = gallery is None
         self.gallery = gallery if gallery is not None else self._open_gallery()
-        self.worker = worker or EngineWorker(
-            gallery=self.gallery, device=os.environ.get("EASEL_DEVICE") or None, parent=self
-        )
+        # Settings → Engine: this computer's engine or an Easel server's, and sharing.
+        self.engine = EngineController(self, device=os.environ.get("EASEL_DEVICE") or None)
+        self.engine.error.connect(self.show_error)
+        self.worker = worker or self.engine.make_worker(self.settings, self.gallery)
 
         self.models_worker = models_worker or ModelsWorker(self)
         self._installed: dict[str, str] = {}  # path -> name of the installed models
@@ -113,6 +116,12 @@ class MainWindow(QMainWindow):
         top.addWidget(self.model_picker, 0)
         top.addStretch(1)
         top.addWidget(self.engine_label)
+        self.settings_button = QToolButton()
+        self.settings_button.setIcon(icon("settings"))
+        self.settings_button.setToolTip("Settings: the engine, and letting other apps use Easel")
+        self.settings_button.setAutoRaise(True)
+        self.settings_button.clicked.connect(self.engine.open_settings)
+        top.addWidget(self.settings_button)
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
@@ -233,6 +242,24 @@ class MainWindow(QMainWindow):
         if self.settings.model_path:
             self.worker.load_model(self.settings.model_path)
             self.prompt_panel.set_model_dir(self.settings.model_path)
+        if self.settings.share_engine:
+            self.engine.update_host(self.settings)
+
+    def use_worker(self, worker: EngineWorker | Any) -> None:
+        """Swap the engine (Settings → Engine): the old one's jobs are cancelled."""
+        old = self.worker
+        old.cancel_all()
+        old.shutdown()
+        QCoreApplication.sendPostedEvents(old)  # its last signals, then silence
+        old.blockSignals(True)
+        old.deleteLater()
+        worker.number_jobs_from(max((e.id for e in self.jobs.entries()), default=0) + 1)
+        self.worker, self._running_job = worker, None
+        self.engine_label.setText("Loading engine…")
+        self.engine_label.setProperty("state", "loading")
+        self._restyle(self.engine_label)
+        self._connect_worker()
+        self.start_engine()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         if not self._closed:
@@ -242,6 +269,7 @@ class MainWindow(QMainWindow):
             self.hide()
             if self.gallery_widget is not None:
                 self.gallery_widget.shutdown()
+            self.engine.shutdown()  # the shared server first: it uses the engine's queue
             self.worker.shutdown()
             self.upscales.shutdown()
             self.models_worker.shutdown()
@@ -289,7 +317,10 @@ class MainWindow(QMainWindow):
             return
         self._show_models(current)
         self.first_run.setVisible(
-            not installed and not current and not self.model_manager.downloading
+            not installed
+            and not current
+            and not self.model_manager.downloading
+            and not self._remote()
         )
 
     def download_default_model(self) -> None:
@@ -309,7 +340,7 @@ class MainWindow(QMainWindow):
     def generate(self) -> list[int]:
         """Queue the Generate tab's settings (batch count jobs); returns their job ids."""
         s = self.current_settings()
-        if not s.model_path:
+        if not s.model_path and not self._remote():
             self.show_error(NO_MODEL)
             return []
         ids = []
@@ -345,7 +376,7 @@ class MainWindow(QMainWindow):
 
     def generate_from_canvas(self, payload: dict[str, Any]) -> int | None:
         s = self.current_settings()
-        if not s.model_path:
+        if not s.model_path and not self._remote():
             self.show_error(NO_MODEL)
             return None
         init = payload.get("init_image")
@@ -494,7 +525,11 @@ class MainWindow(QMainWindow):
     def _ready_text(self) -> str:
         if not self.worker.ready:
             return "Loading engine… you can queue jobs already."
-        return "Ready." if self.settings.model_path else NO_MODEL
+        return "Ready." if self.settings.model_path or self._remote() else NO_MODEL
+
+    def _remote(self) -> bool:
+        """The engine is an Easel server's: it has models even when this computer has none."""
+        return bool(getattr(self.worker, "remote", False))
 
     def _update_buttons(self) -> None:
         self.cancel_button.setEnabled(self._running_job is not None)

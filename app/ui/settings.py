@@ -37,6 +37,7 @@ RESTORED_FIELDS = (
     "clip_skip",
     "speed",
 )
+ENGINES = ("local", "server")
 
 
 @dataclass
@@ -61,6 +62,13 @@ class UiSettings:
     schedule: str = DEFAULT_SCHEDULE
     subseed: int = -1
     subseed_strength: float = 0.0
+    # Settings → Engine: where generation runs, and whether other apps may use this computer's.
+    engine: str = "local"  # "local" (this computer) or "server" (an Easel server)
+    server_url: str = ""
+    server_token: str = ""
+    share_engine: bool = False  # "Let other apps use Easel": loopback only, off by default
+    share_port: int = 7860
+    share_token: str = ""  # generated the first time sharing is turned on
 
     def to_request(self, **changes: Any) -> GenerationRequest:
         """The txt2img request these settings describe (validated later, by the engine)."""
@@ -122,7 +130,10 @@ def _sanitize(s: UiSettings) -> UiSettings:
     if not isinstance(s.recent_models, list):
         s.recent_models = []
     s.recent_models = [p for p in s.recent_models if isinstance(p, str) and p][:MAX_RECENT_MODELS]
-    for name in ("geometry", "splitter"):
+    s.engine = s.engine if s.engine in ENGINES else d.engine
+    s.share_engine = s.share_engine if isinstance(s.share_engine, bool) else False
+    s.share_port = _clamp(s.share_port, 1024, 65535, d.share_port)
+    for name in ("geometry", "splitter", "server_url", "server_token", "share_token"):
         if not isinstance(getattr(s, name), str):
             setattr(s, name, "")
     return s

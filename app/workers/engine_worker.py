@@ -128,6 +128,9 @@ class _EngineLoop(QObject):
         self._engine_error = ""
         self._model_key: str | None = None
         self.ready = threading.Event()
+        # A server sharing this engine and queue: it runs its own items here ("Let other apps
+        # use Easel"); returns False for the window's.
+        self.guest: Callable[[Any], bool] | None = None
 
     # -- the engine thread -----------------------------------------------------------------
     @Slot()
@@ -138,6 +141,11 @@ class _EngineLoop(QObject):
                 item = self._queue.take()
                 if item is None:
                     break
+                guest = self.guest
+                if guest is not None and self._engine is not None and guest(item):
+                    if self._model_key != str(self._engine.model_path or ""):
+                        self._model_key = None  # the server switched models: reload ours
+                    continue
                 if isinstance(item, LoadCommand):
                     self._load(item)
                 else:
@@ -392,12 +400,30 @@ class EngineWorker(QObject):
             self.jobCancelled.emit(job_id)
 
     def cancel_all(self) -> None:
-        for job in self._queue.cancel_all_jobs():
+        for job in self._queue.cancel_all_jobs(exact=Job):  # a shared server's jobs stay
             forget_stored(self.store, job)
             self.jobCancelled.emit(job.id)
 
     def pending(self) -> list[int]:
-        return self._queue.pending()
+        return self._queue.pending(exact=Job)
+
+    # -- sharing with a server ("Let other apps use Easel") ---------------------------------
+    @property
+    def queue(self) -> JobQueue:
+        return self._queue
+
+    @property
+    def engine(self) -> Any:
+        """The Engine once ready (None before): only the engine thread may drive it."""
+        return self._loop._engine if self.ready else None
+
+    def set_guest(self, handler: Callable[[Any], bool] | None) -> None:
+        """Let ``handler(item) -> handled`` run a server's queue items in the engine thread."""
+        self._loop.guest = handler
+
+    def number_jobs_from(self, first: int) -> None:
+        """Job ids start at ``first`` (the window swapping workers keeps them unique)."""
+        self._queue.number_from(first)
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Cancel the running job, stop the thread and wait for it; True when it stopped."""

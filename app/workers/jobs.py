@@ -68,6 +68,11 @@ class JobQueue:
         with self._cond:
             return next(self._ids)
 
+    def number_from(self, first: int) -> None:
+        """Number new jobs from ``first`` on (a worker replacing another keeps ids unique)."""
+        with self._cond:
+            self._ids = itertools.count(first)
+
     def put(self, item: Item) -> None:
         with self._cond:
             if self._closed:
@@ -106,19 +111,29 @@ class JobQueue:
                 return "signalled"
             return ""
 
-    def cancel_all(self) -> tuple[list[int], int | None]:
-        """Drop every queued job and signal the running one: (removed ids, running id)."""
+    def cancel_all(self, exact: type | None = None) -> tuple[list[int], int | None]:
+        """Drop every queued job and signal the running one: (removed ids, running id).
+
+        ``exact``: only jobs of exactly this type (the window's, not a shared server's)."""
         with self._cond:
-            removed = [item.id for item in self._items if isinstance(item, Job)]
-            for item in self._items:
-                if isinstance(item, Job):
-                    item.cancel.set()
-            self._items = deque(item for item in self._items if not isinstance(item, Job))
+            jobs = self._jobs(exact)
+            for job in jobs:
+                job.cancel.set()
+            gone = {id(job) for job in jobs}
+            self._items = deque(item for item in self._items if id(item) not in gone)
             running = None
-            if self._current is not None:
-                self._current.cancel.set()
-                running = self._current.id
-            return removed, running
+            current = self._current
+            if current is not None and (exact is None or type(current) is exact):
+                current.cancel.set()
+                running = current.id
+            return [job.id for job in jobs], running
+
+    def _jobs(self, exact: type | None) -> list[Job]:
+        return [
+            item
+            for item in self._items
+            if isinstance(item, Job) and (exact is None or type(item) is exact)
+        ]
 
     def find(self, job_id: int) -> Job | None:
         """The queued or running job with this id."""
@@ -127,20 +142,27 @@ class JobQueue:
                 return self._current
             return next((i for i in self._items if isinstance(i, Job) and i.id == job_id), None)
 
-    def cancel_all_jobs(self) -> list[Job]:
+    def cancel_all_jobs(self, exact: type | None = None) -> list[Job]:
         """``cancel_all``, returning the queued jobs it removed."""
         with self._cond:
-            jobs = [item for item in self._items if isinstance(item, Job)]
-            self.cancel_all()
+            jobs = self._jobs(exact)
+            self.cancel_all(exact)
             return jobs
+
+    def remove_where(self, predicate: Callable[[Item], bool]) -> list[Item]:
+        """Take the waiting items that match out of the queue (a shared server leaving)."""
+        with self._cond:
+            gone = [item for item in self._items if predicate(item)]
+            self._items = deque(item for item in self._items if not predicate(item))
+            return gone
 
     def pending_jobs(self) -> list[Job]:
         with self._cond:
             return [item for item in self._items if isinstance(item, Job)]
 
-    def pending(self) -> list[int]:
+    def pending(self, exact: type | None = None) -> list[int]:
         with self._cond:
-            return [item.id for item in self._items if isinstance(item, Job)]
+            return [job.id for job in self._jobs(exact)]
 
     @property
     def current(self) -> Job | None:
