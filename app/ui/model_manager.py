@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.kinds import KINDS, matches
+from app.ui.model_delete import DeletePlan, human_bytes, plan_delete
 from app.workers.models_worker import ModelsWorker
 
 KIND_LABELS = {k.id: k.label for k in KINDS.values()} | {"unknown": "Unknown"}
@@ -43,15 +44,6 @@ SOURCE_LABELS = {
     "library": "Your folder",
     "folder": "Your folder",
 }
-
-
-def human_bytes(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= size:
-            value = n / size
-            digits = 2 if unit == "GB" else (1 if value < 100 else 0)
-            return f"{value:.{digits}f} {unit}"
-    return f"{int(n)} B"
 
 
 def human_eta(seconds: float | None) -> str:
@@ -180,7 +172,8 @@ class ModelManagerWidget(QWidget):
         self.download_button.clicked.connect(self.download_selected)
         self.cancel_button.clicked.connect(self.worker.cancel_download)
         self.default_button.clicked.connect(self.set_default_selected)
-        self.delete_button.clicked.connect(self.delete_selected)
+        # clicked(bool) must not land in a parameter: Delete always asks first.
+        self.delete_button.clicked.connect(lambda _checked=False: self.delete_selected())
         self.import_button.clicked.connect(self.choose_import_file)
         self.folder_button.clicked.connect(self.choose_folder)
 
@@ -330,21 +323,29 @@ class ModelManagerWidget(QWidget):
         if m:
             self.worker.set_default(m["id"])
 
-    def delete_selected(self, confirm: bool = True) -> None:
+    def delete_selected(self, *, confirm: bool = True) -> None:
+        """Ask (what it frees, or that the user's own files stay), then remove or forget."""
         m = self.selected()
         if not m:
             return
-        if m["source"] in ("catalog", "imported"):
-            question = f"Delete {m['name']} and free {human_bytes(m['size_bytes'])}?"
-        else:
-            question = f"Stop listing {m['name']}? Your files stay where they are."
-        if confirm and not self._confirm(question):
+        payload = getattr(self, "_payload", None) or {}
+        plan = plan_delete(m, payload.get("folders", []))
+        if confirm and not self.confirm(self, plan):
             return
-        self.worker.remove(m["id"])
+        self.worker.remove(plan.remove_id)
 
-    def _confirm(self, question: str) -> bool:
-        answer = QMessageBox.question(self, "Easel", question)
-        return answer == QMessageBox.StandardButton.Yes
+    @staticmethod
+    def confirm(parent: QWidget, plan: DeletePlan) -> bool:
+        """The question box; tests replace it (as the gallery's ``confirm_delete``)."""
+        box = QMessageBox(parent)
+        box.setWindowTitle("Easel")
+        box.setIcon(QMessageBox.Icon.Warning if plan.deletes_files else QMessageBox.Icon.Question)
+        box.setText(plan.question)
+        go = box.addButton(plan.action, QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        return box.clickedButton() is go
 
     def choose_import_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -53,6 +53,8 @@ class _ModelsLoop(QObject):
                 {
                     "models": [m.to_dict() for m in items],
                     "disk": models.disk_usage(items),
+                    # The models folders the user added (Delete… forgets them, never deletes).
+                    "folders": list(models._load_state().folders),
                     "locations": {
                         "Downloads": str(hubcache.hub_cache_dir()),
                         "Imports": str(models.models_dir()),
