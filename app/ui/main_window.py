@@ -23,13 +23,16 @@ from PySide6.QtWidgets import (
 
 from app.errors import EaselError, InvalidRequest
 from app.library.gallery import Gallery
+from app.library.jobstore import JobStore
 from app.request import MAX_SEED, GenerationRequest, validate
 from app.ui.canvas import CanvasWidget
 from app.ui.chrome import ErrorBanner, ModelPicker
 from app.ui.gallery_view import GalleryWidget
 from app.ui.generate_tab import GenerateTab
 from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
+from app.ui.queue_guard import confirm_close, confirm_many_images, esc_may_cancel
 from app.ui.resources import icon
+from app.ui.resume_banner import ResumeBanner
 from app.ui.settings import UiSettings, load_settings, save_settings
 from app.ui.state import JobsState, format_duration, progress_text
 from app.workers.engine_worker import EngineWorker
@@ -64,8 +67,14 @@ class MainWindow(QMainWindow):
         self.banner = ErrorBanner()
         self._owns_gallery = gallery is None
         self.gallery = gallery if gallery is not None else self._open_gallery()
+        self._owned_store: JobStore | None = None
+        if worker is None:  # the queue is written down, so it survives quitting and crashing
+            self._owned_store = self._open_store()
         self.worker = worker or EngineWorker(
-            gallery=self.gallery, device=os.environ.get("EASEL_DEVICE") or None, parent=self
+            gallery=self.gallery,
+            device=os.environ.get("EASEL_DEVICE") or None,
+            parent=self,
+            store=self._owned_store,
         )
 
         self.models_worker = models_worker or ModelsWorker(self)
@@ -74,12 +83,21 @@ class MainWindow(QMainWindow):
         self._build()
         self._connect_worker()
         self._restore()
+        self.resume_banner.check()  # jobs left from last time come back paused
         self.prompt_panel.prompt.setFocus()
 
     # -- construction ---------------------------------------------------------------------
     def _open_gallery(self) -> Gallery | None:
         try:
             return Gallery()
+        except EaselError as exc:
+            message = str(exc)
+            QTimer.singleShot(0, lambda: self.show_error(message))
+            return None
+
+    def _open_store(self) -> JobStore | None:
+        try:
+            return JobStore()
         except EaselError as exc:
             message = str(exc)
             QTimer.singleShot(0, lambda: self.show_error(message))
@@ -138,6 +156,8 @@ class MainWindow(QMainWindow):
         column.addWidget(header)
         column.addWidget(self.banner)
         column.addWidget(self.first_run)
+        self.resume_banner = ResumeBanner(self.worker.store, self.worker)
+        column.addWidget(self.resume_banner)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
@@ -149,7 +169,7 @@ class MainWindow(QMainWindow):
 
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, self.generate_current_tab)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel_current)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.escape_pressed)
 
     def _build_generate_tab(self) -> QWidget:
         tab = GenerateTab(self.jobs)
@@ -212,6 +232,10 @@ class MainWindow(QMainWindow):
             self.prompt_panel.set_model_dir(self.settings.model_path)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        pending = len(self.jobs.active())
+        if not self._closed and not confirm_close(self, pending, self.worker.store is not None):
+            event.ignore()
+            return
         if not self._closed:
             self._closed = True
             self.save_settings()
@@ -222,6 +246,8 @@ class MainWindow(QMainWindow):
             self.models_worker.shutdown()
             if self._owns_gallery and self.gallery is not None:
                 self.gallery.close()
+            if self._owned_store is not None:
+                self._owned_store.close()
         super().closeEvent(event)
 
     # -- settings -------------------------------------------------------------------------
@@ -284,6 +310,8 @@ class MainWindow(QMainWindow):
         if not s.model_path:
             self.show_error(NO_MODEL)
             return []
+        if not confirm_many_images(self, s.batch_size * s.batch_count, s.batch_count):
+            return []
         ids = []
         for i in range(s.batch_count):
             seed = s.seed if s.seed < 0 else (s.seed + i * s.batch_size) % (MAX_SEED + 1)
@@ -327,6 +355,11 @@ class MainWindow(QMainWindow):
                 max(64, size[1] // 8 * 8),
             )
         return self.submit(s.to_request(**changes), tag="canvas")
+
+    def escape_pressed(self) -> None:
+        """Esc cancels only from the prompt, the preview or the queue, never to close a menu."""
+        if esc_may_cancel((self.prompt_panel, self.preview_panel, self.queue_panel)):
+            self.cancel_current()
 
     def cancel_current(self) -> None:
         if self._running_job is not None:
