@@ -18,11 +18,13 @@ class Answer:
 
     def _try(self, attempts: int) -> None:
         box = QApplication.activeModalWidget()
+        button = None
         if isinstance(box, QMessageBox):
+            button = next((b for b in box.buttons() if b.text() == self.label), None)
+        if box is not None and button is not None:
             self.asked = True
             self.text = box.text()
             self.buttons = [b.text() for b in box.buttons()]
-            button = next(b for b in box.buttons() if b.text() == self.label)
             button.click()
         elif attempts:
             # The box opens inside the call that follows; look again once its loop runs.

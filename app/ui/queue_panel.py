@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -17,12 +17,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.queue_thumbs import THUMB_SIZE, mode_label, thumbnail
 from app.ui.state import CANCELLED, DONE, FAILED, FINAL_STATES, RUNNING, JobsState, excerpt
 
 JOB_ID_ROLE = Qt.ItemDataRole.UserRole
 STATE_ROLE = Qt.ItemDataRole.UserRole + 1
 PERCENT_ROLE = Qt.ItemDataRole.UserRole + 2
 DETAIL_ROLE = Qt.ItemDataRole.UserRole + 3
+THUMB_ROLE = Qt.ItemDataRole.UserRole + 4  # QImage: init image, or the result when done
+MODE_ROLE = Qt.ItemDataRole.UserRole + 5  # "Txt2img", "Inpaint", ...
+DONE_THUMB_ROLE = Qt.ItemDataRole.UserRole + 6  # the thumbnail is the result's
 
 _STATE_COLORS = {
     RUNNING: "#8b7bff",
@@ -57,7 +61,16 @@ class JobDelegate(QStyledItemDelegate):
         painter.drawEllipse(QRect(rect.left() + 10, rect.top() + 13, 8, 8))
 
         text_left = rect.left() + 26
-        text_width = rect.width() - 36
+        thumb = index.data(THUMB_ROLE)
+        if isinstance(thumb, QImage) and not thumb.isNull():
+            box = QRect(
+                text_left, rect.top() + (rect.height() - THUMB_SIZE) // 2, THUMB_SIZE, THUMB_SIZE
+            )
+            target = QRect(0, 0, thumb.width(), thumb.height())
+            target.moveCenter(box.center())
+            painter.drawImage(target, thumb)
+            text_left += THUMB_SIZE + 8
+        text_width = rect.right() - 10 - text_left
         title_font = QFont(option.font)
         title_font.setWeight(QFont.Weight.DemiBold)
         painter.setFont(title_font)
@@ -175,6 +188,10 @@ class QueuePanel(QWidget):
     def _added(self, job_id: int) -> None:
         item = QListWidgetItem()
         item.setData(JOB_ID_ROLE, job_id)
+        entry = self._jobs.get(job_id)
+        if entry is not None:
+            item.setData(MODE_ROLE, mode_label(entry.mode))
+            item.setData(THUMB_ROLE, thumbnail(entry.init_image))
         self.list.addItem(item)
         self._items[job_id] = item
         self._changed(job_id)
@@ -187,7 +204,15 @@ class QueuePanel(QWidget):
         item.setData(Qt.ItemDataRole.DisplayRole, excerpt(entry.prompt))
         item.setData(STATE_ROLE, entry.state)
         item.setData(PERCENT_ROLE, entry.percent)
-        item.setData(DETAIL_ROLE, f"{entry.status_text}  ·  {entry.size} × {entry.images}")
+        if entry.state == DONE and entry.paths and not item.data(DONE_THUMB_ROLE):
+            result = thumbnail(entry.paths[0])
+            if result is not None:
+                item.setData(THUMB_ROLE, result)
+                item.setData(DONE_THUMB_ROLE, True)
+        mode = item.data(MODE_ROLE) or mode_label(entry.mode)
+        item.setData(
+            DETAIL_ROLE, f"{mode}  ·  {entry.status_text}  ·  {entry.size} × {entry.images}"
+        )
         item.setToolTip(entry.message or entry.prompt)
         self._update_buttons()
 

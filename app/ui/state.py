@@ -73,6 +73,8 @@ class JobEntry:
     paths: list[str] = field(default_factory=list)
     seeds: list[int] = field(default_factory=list)
     queued_at: float = field(default_factory=time.monotonic)
+    mode: str = "txt2img"
+    init_image: object = None  # the request's init image (path or PIL image), for a thumbnail
 
     @property
     def percent(self) -> int:
@@ -115,7 +117,12 @@ class JobsState(QObject):
 
     def queued(self, job_id: int, request: GenerationRequest) -> None:
         self._jobs[job_id] = JobEntry(
-            job_id, request.prompt, f"{request.width}×{request.height}", request.batch_size
+            job_id,
+            request.prompt,
+            f"{request.width}×{request.height}",
+            request.batch_size,
+            mode=request.mode,
+            init_image=request.init_image if request.mode != "txt2img" else None,
         )
         self.added.emit(job_id)
 
