@@ -63,12 +63,20 @@ def reveal_command(path: Path, platform: str = sys.platform) -> list[str] | None
     return None
 
 
-def reveal_in_file_manager(path: Path, platform: str = sys.platform) -> None:
+def reveal_in_file_manager(path: Path, platform: str = sys.platform) -> bool:
+    """False when no file manager could be started."""
     command = reveal_command(path, platform)
     if command is None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
-        return
-    subprocess.Popen(command)  # noqa: S603 - fixed programs, path as one argument
+        return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent))))
+    try:
+        subprocess.Popen(command)  # noqa: S603 - fixed programs, path as one argument
+    except OSError:
+        return False
+    return True
+
+
+def no_file_manager_text(path: Path) -> str:
+    return f"No file manager was found to show {path.name}; it is in {path.parent}."
 
 
 def _ask_delete(parent: QWidget, item: GalleryItem) -> bool:
@@ -311,8 +319,8 @@ class GalleryWidget(QWidget):
 
     def reveal_selected(self) -> None:
         item = self.selected_item()
-        if item is not None:
-            reveal_in_file_manager(item.path)
+        if item is not None and not reveal_in_file_manager(item.path):
+            self._say(no_file_manager_text(item.path))
 
     def delete_selected(self) -> None:
         item = self.selected_item()

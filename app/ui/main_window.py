@@ -35,6 +35,7 @@ from app.ui.resources import icon
 from app.ui.resume_banner import ResumeBanner
 from app.ui.settings import UiSettings, load_settings, save_settings
 from app.ui.state import JobsState, format_duration, progress_text
+from app.ui.status_line import StatusLabel, show_note
 from app.workers.engine_worker import EngineWorker
 from app.workers.jobs import JobResult
 from app.workers.models_worker import ModelsWorker
@@ -142,8 +143,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.canvas, "Canvas")
         self.model_manager = ModelManagerWidget(self.models_worker)
         self.model_manager.installedChanged.connect(self._installed_changed)
-        self.model_manager.message.connect(self.statusBar().showMessage)
-        self.models_worker.downloadFailed.connect(lambda _id, message: self.show_error(message))
+        self.model_manager.message.connect(lambda text: show_note(self.statusBar(), text))
+        self.model_manager.error.connect(self.show_error)  # the one banner for every error
         self.tabs.addTab(self.model_manager, "Models")
         self.first_run = FirstRunBanner()
         self.first_run.downloadRequested.connect(self.download_default_model)
@@ -161,7 +162,7 @@ class MainWindow(QMainWindow):
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
-        self.status_label = QLabel("Starting…")
+        self.status_label = StatusLabel(self.statusBar(), "Starting…")
         self.model_label = QLabel("")
         self.model_label.setObjectName("dimLabel")
         self.statusBar().addWidget(self.status_label, 1)
@@ -404,6 +405,7 @@ class MainWindow(QMainWindow):
     def _job_started(self, job_id: int) -> None:
         self._running_job = job_id
         self.jobs.started(job_id)
+        self.preview_panel.preview.clear()  # the last picture is not this job's
         self.preview_panel.set_busy("Starting…")
         self.status_label.setText("Generating…")
         self._update_buttons()
@@ -435,6 +437,8 @@ class MainWindow(QMainWindow):
     def _job_failed(self, job_id: int, message: str) -> None:
         self.jobs.failed(job_id, message)
         self.show_error(message)
+        if job_id == self._running_job:
+            self.preview_panel.preview.clear()  # no half-made picture stays up
         self._job_over(job_id, "Failed")
 
     def _job_cancelled(self, job_id: int) -> None:
@@ -457,6 +461,7 @@ class MainWindow(QMainWindow):
             self.status_label.setText(self._ready_text())
 
     def _engine_failed(self, message: str) -> None:
+        self._engine_down = True
         self.engine_label.setText("Engine unavailable")
         self.engine_label.setProperty("state", "failed")
         self._restyle(self.engine_label)
@@ -470,6 +475,8 @@ class MainWindow(QMainWindow):
 
     def _model_ready(self, name: str) -> None:
         self.model_label.setText(name)
+        if self._running_job is not None:  # loaded: the job is starting, not loading
+            self.preview_panel.set_busy("Starting…")
 
     def _model_failed(self, message: str) -> None:
         self.model_label.setText("No model loaded")
@@ -477,6 +484,8 @@ class MainWindow(QMainWindow):
 
     # -- helpers --------------------------------------------------------------------------
     def _ready_text(self) -> str:
+        if getattr(self, "_engine_down", False):
+            return "The engine could not start."
         if not self.worker.ready:
             return "Loading engine… you can queue jobs already."
         return "Ready." if self.settings.model_path else NO_MODEL

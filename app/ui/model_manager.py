@@ -108,7 +108,8 @@ class ModelManagerWidget(QWidget):
     """The Models tab. Emits ``installedChanged`` with the usable checkpoints (dicts)."""
 
     installedChanged = Signal(object)
-    message = Signal(str)
+    message = Signal(str)  # a note: imported, removed, default set, download done
+    error = Signal(str)  # a failure, one sentence: the window shows it in its error banner
 
     COLUMNS = ("Name", "Type", "Family", "Size", "Status", "Source")
 
@@ -216,10 +217,10 @@ class ModelManagerWidget(QWidget):
         worker.modelsListed.connect(self.show_models)
         worker.downloadProgress.connect(self._on_progress)
         worker.downloadFinished.connect(self._on_download_finished)
-        worker.downloadFailed.connect(self._on_download_stopped)
+        worker.downloadFailed.connect(self._on_download_failed)
         worker.downloadCancelled.connect(self._on_download_stopped)
         worker.operationDone.connect(self.message)
-        worker.operationFailed.connect(self.message)
+        worker.operationFailed.connect(self.error)  # import errors: the same banner as others
         self._update_buttons()
 
     # -- data ------------------------------------------------------------------------------
@@ -388,8 +389,15 @@ class ModelManagerWidget(QWidget):
         self.downloading = None
         self.progress.hide()
         self.progress_label.setText(message)
-        self.message.emit(message)
         self._update_buttons()
+
+    def _on_download_failed(self, model_id: str, message: str) -> None:
+        """Said once, in the window's error banner ("offline" in one place, not three)."""
+        self.downloading = None
+        self.progress.hide()
+        self.progress_label.hide()
+        self.error.emit(message)
+        self._render()
 
     def _selection_changed(self) -> None:
         m = self.selected()
