@@ -11,7 +11,6 @@ from typing import Any
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -30,6 +29,8 @@ from app.ui.chrome import ErrorBanner, ModelPicker
 from app.ui.gallery_view import GalleryWidget
 from app.ui.generate_tab import GenerateTab
 from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
+from app.ui.model_match import find_model, model_not_installed_text, prune_recent
+from app.ui.model_open import choose_model
 from app.ui.queue_guard import confirm_close, confirm_many_images, esc_may_cancel
 from app.ui.resources import icon
 from app.ui.resume_banner import ResumeBanner
@@ -278,10 +279,14 @@ class MainWindow(QMainWindow):
 
     def _installed_changed(self, installed: list[dict[str, Any]]) -> None:
         """The model manager's list arrived: fill the picker; pick the default on first run."""
+        before = set(self._installed)
         self._installed = {m["path"]: m["name"] for m in installed if m["path"]}
+        # A model deleted or forgotten in the Models tab leaves the picker too.
+        s = self.settings
+        s.recent_models = prune_recent(s.recent_models, before, set(self._installed))
         current = self.settings.model_path
-        if current and not Path(current).exists():
-            current = ""  # removed since last time
+        if current and (not Path(current).exists() or current in before - set(self._installed)):
+            current = ""  # deleted or forgotten: the default takes over
         if not current and installed:
             default = next((m for m in installed if m["default"]), installed[0])
             self.set_model_path(default["path"])
@@ -297,10 +302,13 @@ class MainWindow(QMainWindow):
         self.model_manager.download(self.first_run.model_id)
 
     def open_model_folder(self) -> None:
+        """Open a model file or a diffusers folder; it is listed in the Models tab too."""
         start = self.settings.model_path or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Open a diffusers model folder", start)
-        if folder:
-            self.set_model_path(folder)
+        path = choose_model(self, start)
+        if path:
+            if path not in self._installed:
+                self.models_worker.open_path(path)  # listed where it is, never copied
+            self.set_model_path(path)
         else:  # put the combo back on the model in use
             self._show_models(self.settings.model_path)
 
@@ -392,7 +400,19 @@ class MainWindow(QMainWindow):
         for name in ("sampler", "steps", "cfg_scale", "seed", "width", "height", "clip_skip"):
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
+        self._restore_model(request.model)
         self.tabs.setCurrentIndex(0)
+
+    def _restore_model(self, model: str) -> None:
+        """The picture's model: switch to it when installed, say which it was when not."""
+        if not model:
+            return
+        path = find_model(model, self._installed)
+        if path is None:
+            current = self._installed.get(self.settings.model_path, "")
+            self.show_error(model_not_installed_text(model, current))
+        elif path != self.settings.model_path:
+            self.set_model_path(path)
 
     def send_to_canvas(self, path: str) -> None:
         if self.canvas.load_image(path):

@@ -40,9 +40,19 @@ def _containing(path: str, folders: list[str]) -> str:
     return max(inside, key=len) if inside else str(p.parent)
 
 
-def plan_delete(m: dict[str, Any], folders: list[str] | None = None) -> DeletePlan:
-    """``folders``: the models folders the user added (the registry's library folders)."""
+def plan_delete(
+    m: dict[str, Any], folders: list[str] | None = None, files: list[str] | None = None
+) -> DeletePlan:
+    """``folders``: the models folders the user added (the registry's library folders);
+    ``files``: single files opened in place."""
     name = m["name"]
+    if m["source"] == "library" and m.get("path") in (files or []):
+        return DeletePlan(
+            f"Stop listing {name}? The file stays where it is; no disk is freed.",
+            "Stop listing",
+            m["id"],
+            False,
+        )
     if m["source"] in OWNED_SOURCES:
         size = m.get("size_bytes") or 0
         freed = f" and free {human_bytes(size)} of disk" if size else ""

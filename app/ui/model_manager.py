@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.models.kinds import KINDS, matches
 from app.ui.model_delete import DeletePlan, human_bytes, plan_delete
+from app.ui.model_match import disk_summary
 from app.workers.models_worker import ModelsWorker
 
 KIND_LABELS = {k.id: k.label for k in KINDS.values()} | {"unknown": "Unknown"}
@@ -268,8 +269,10 @@ class ModelManagerWidget(QWidget):
         ]
         locations = payload.get("locations", {})
         where = "; ".join(f"{k}: {v}" for k, v in locations.items())
+        count, owned, in_place = disk_summary(every)
+        used = f" + {human_bytes(in_place)} used in place from your folders" if in_place else ""
         self.summary.setText(
-            f"{len(installed)} installed · {human_bytes(payload['disk'])} on disk · {where}"
+            f"{count} installed · {human_bytes(owned)} in Easel's folders{used} · {where}"
         )
         self.installedChanged.emit(installed)
         self._update_buttons()
@@ -330,7 +333,7 @@ class ModelManagerWidget(QWidget):
         if not m:
             return
         payload = getattr(self, "_payload", None) or {}
-        plan = plan_delete(m, payload.get("folders", []))
+        plan = plan_delete(m, payload.get("folders", []), payload.get("files", []))
         if confirm and not self.confirm(self, plan):
             return
         self.worker.remove(plan.remove_id)
