@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.ui.main import run_app
 
         return run_app([] if argv and argv[0].startswith("-psn") else argv)
-    args = build_parser().parse_args(argv)
+    from app.cli_checks import join_negative_values
+
+    parser = build_parser()
+    args = parser.parse_args(join_negative_values(parser, argv))
     if args.selftest or args.smoke_window:
         from app import selftest
 

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.errors import Cancelled, EaselError, InvalidRequest
+from app.cli_checks import check_model_file, check_out_dir, seeds_text
+from app.errors import Cancelled, EaselError, InvalidRequest, ModelLoadError
 from app.request import GenerationRequest, load_image, validate
 from app.samplers import DEFAULT_SAMPLER, SAMPLER_NAMES
 
@@ -222,14 +223,10 @@ def run_generate(args: argparse.Namespace) -> int:
     try:
         request = build_request(args)
         model = resolve_model(args.model)
+        check_model_file(model)
         out_dir = Path(args.out).expanduser() if args.out else None
         if out_dir is not None:
-            try:
-                out_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise CliError(
-                    f"The output folder {str(out_dir)!r} cannot be created ({exc.strerror})."
-                ) from exc
+            check_out_dir(out_dir)
         printer.say("Loading the engine…")
         from app.engine.device import detect_device
         from app.engine.engine import Engine, display_name
@@ -240,9 +237,9 @@ def run_generate(args: argparse.Namespace) -> int:
         result = engine.generate(request, on_progress=printer, cancel=threading.Event())
         for path in save_results(result.images, result.infotexts, result.seeds, out_dir):
             print(path, flush=True)
-        printer.say(f"Done in {result.elapsed:.1f}s; seed {result.seeds[0]}.")
+        printer.say(f"Done in {result.elapsed:.1f}s; {seeds_text(result.seeds)}.")
         return 0
-    except InvalidRequest as exc:
+    except (InvalidRequest, ModelLoadError) as exc:  # a bad model file is bad input too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Cancelled as exc:

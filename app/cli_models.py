@@ -7,7 +7,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from app.errors import Cancelled, EaselError
+from app.cli_checks import models_table
+from app.errors import Cancelled, EaselError, InvalidRequest, ModelLoadError
 from app.models.kinds import FILTERS
 
 if TYPE_CHECKING:
@@ -66,16 +67,8 @@ def run_models(args: argparse.Namespace) -> int:
             items = models.list_models(kind=args.kind)
             if args.installed:
                 items = [m for m in items if m.installed]
-            for m in items:
-                state = "installed" if m.installed else "available"
-                if m.problem:
-                    state = f"unusable: {m.problem}"
-                mark = "*" if m.default else " "
-                family = m.family or "-"
-                print(
-                    f"{mark} {m.id:<28} {m.kind:<12} {family:<8} {_gb(m.size_bytes):>9}  {state}"
-                    f"{'  ' + m.path if m.installed and m.path else ''}"
-                )
+            for line in models_table(items):
+                print(line)
             print(
                 f"Disk used by Easel's models: {_gb(models.disk_usage(items))} "
                 f"(in {models.models_dir()} and the Hugging Face cache)",
@@ -121,6 +114,9 @@ def run_models(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("\nStopped; the download continues from where it stopped next time.", file=sys.stderr)
         return 130
+    except (InvalidRequest, ModelLoadError) as exc:  # unknown ids, bad files, bad --kind
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except EaselError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1

@@ -11,8 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-import app
-from app.errors import Cancelled, EaselError, InvalidRequest, ModelLoadError
+from app.errors import Cancelled, EaselError, InvalidRequest
 from app.request import load_image
 
 
@@ -32,41 +31,15 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     return p
 
 
-def postprocess_infotext(original: str | None, scale: float, upscaler: str) -> str:
-    from app.library.infotext import InfoText, format_infotext, parse_infotext
-
-    info = parse_infotext(original) if original else InfoText("", "", {})
-    params = dict(info.params)
-    params["Postprocess upscale by"] = f"{scale:g}"
-    params["Postprocess upscaler"] = upscaler
-    params.setdefault("Version", f"Easel {app.__version__}")
-    return format_infotext(InfoText(info.prompt, info.negative_prompt, params))
-
-
-def _model_path(name: str) -> str:
-    from app.engine.upscale import BUILTIN
-
-    if name in BUILTIN or Path(name).expanduser().is_file():
-        return str(Path(name).expanduser()) if name not in BUILTIN else name
-    from app.models import registry
-
-    info = registry.find_named("upscaler", name)
-    if info is None or not info.path:
-        raise ModelLoadError(
-            f"The upscaler {name!r} is not installed; put it in your models' upscalers folder "
-            "or give its path."
-        )
-    return info.path
-
-
 def run_upscale(args: argparse.Namespace) -> int:
     try:
         from app.cli import save_results
         from app.engine.upscale import upscale
+        from app.engine.upscale_job import display_name, postprocess_infotext, resolve_upscaler
         from app.library.pngio import read_parameters
 
         image = load_image(args.image, "image")
-        model = _model_path(args.upscaler)
+        model = resolve_upscaler(args.upscaler)
 
         def progress(done: int, total: int) -> None:
             print(f"\rtile {done}/{total}", end="", file=sys.stderr, flush=True)
@@ -85,7 +58,7 @@ def run_upscale(args: argparse.Namespace) -> int:
         )
         print(file=sys.stderr)
         original = read_parameters(Path(args.image)) if str(args.image).endswith(".png") else None
-        name = args.upscaler if args.upscaler in ("Lanczos", "None") else Path(model).stem
+        name = display_name(args.upscaler, model)
         text = postprocess_infotext(original, args.scale, name)
         out = Path(args.out).expanduser() if args.out else None
         if out is not None:

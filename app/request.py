@@ -37,7 +37,9 @@ CONTROL_MODES: tuple[str, ...] = (
     "My prompt is more important",
     "ControlNet is more important",
 )
-PREPROCESSORS: tuple[str, ...] = ("none", "canny", "invert", "scribble", "lineart")
+PREPROCESSORS: tuple[str, ...] = (
+    "none", "canny", "invert", "scribble", "lineart", "depth", "openpose",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

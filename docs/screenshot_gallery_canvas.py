@@ -2,7 +2,8 @@
 
     xvfb-run -s "-screen 0 1440x900x24" .venv/bin/python docs/screenshot_gallery_canvas.py
 
-Writes docs/screenshot-gallery.png and docs/screenshot-canvas.png. Nothing touches the
+Writes docs/screenshot-gallery.png (a filtered, multi-selected grid), docs/screenshot-viewer.png
+(the full-size viewer) and docs/screenshot-canvas.png. Nothing touches the
 user's folders: EASEL_HOME points at a temporary directory.
 """
 
@@ -112,7 +113,7 @@ def fill_gallery(gallery: Gallery, count: int = 24) -> None:
             f"Seed: {seed}",
             f"Size: {w}x{h}",
             "Model hash: 6ce0161689",
-            "Model: v1-5-pruned-emaonly",
+            f"Model: {'dreamshaper_8' if i % 5 == 3 else 'v1-5-pruned-emaonly'}",
             "Version: Easel 0.1.0",
         ]
         text = f"{PROMPTS[i % len(PROMPTS)]}\nNegative prompt: {NEGATIVE}\n" + ", ".join(params)
@@ -141,7 +142,11 @@ def apply_style(app: QApplication) -> None:
         palette.setColor(role, QColor(colour))
     app.setPalette(palette)
     if qss.exists():
-        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+        # The app's loader expands @ICONS@; the raw text does not parse, and Qt then drops
+        # the whole sheet (these shots were unstyled before).
+        from app.ui.resources import style_sheet  # noqa: PLC0415
+
+        app.setStyleSheet(style_sheet())
 
 
 def wait_until(app: QApplication, done, timeout: float = 20.0) -> None:  # noqa: ANN001
@@ -170,7 +175,23 @@ def main() -> None:
         widget.resize(1440, 900)
         widget.show()
         wait_until(app, lambda: widget.model.rowCount() == 24)
-        widget.select_row(4)
+        gallery.set_favourite([widget.model.item(r).id for r in (0, 2, 7, 11)])
+        widget.refresh()
+        # Filters in use: one model, the last 30 days, with a search word.
+        bar = widget.filters
+        bar.model.setCurrentIndex(bar.model.findData("v1-5-pruned-emaonly"))
+        bar.dates.setCurrentIndex(bar.dates.findText("Last 30 days"))
+        bar.search.setText("a")
+        wait_until(app, lambda: widget.model.view.query == "a")
+        # Several pictures selected (Ctrl-clicks), the last one current.
+        selection = widget.view.selectionModel()
+        from PySide6.QtCore import QItemSelectionModel  # noqa: PLC0415
+
+        for row in (1, 2, 5, 6, 9):
+            selection.setCurrentIndex(
+                widget.model.index(row), QItemSelectionModel.SelectionFlag.Select
+            )
+        widget.view.scrollToTop()
         ids = [widget.model.item(r).id for r in range(widget.model.rowCount())]
         wait_until(
             app,
@@ -182,6 +203,14 @@ def main() -> None:
         wait_until(app, lambda: False, 0.5)  # let the grid finish its batched layout
         widget.grab().save(str(out / "screenshot-gallery.png"))
         print(out / "screenshot-gallery.png")
+        viewer = widget.open_viewer(2)
+        assert viewer is not None
+        viewer.resize(1440, 900)
+        wait_until(app, lambda: viewer.isVisible())
+        wait_until(app, lambda: False, 0.3)
+        viewer.grab().save(str(out / "screenshot-viewer.png"))
+        print(out / "screenshot-viewer.png")
+        viewer.close()
         picture = widget.model.item(1).path
         widget.shutdown()
         widget.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 
@@ -86,4 +88,34 @@ def make_runner(path: Any, gallery: bool = False) -> Any:
         current=ModelChoice(name, name, str(path)),
     )
     runner.start()
+    return runner
+
+
+def module_home_fixture() -> Any:
+    """A module-scoped ``easel_home``: the server, its registry and its gallery outlive one
+    test (it overrides conftest's per-test home). Use: ``easel_home = module_home_fixture()``."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def easel_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+        home = tmp_path_factory.mktemp("easel-server-home")
+        mp = pytest.MonkeyPatch()
+        mp.setenv("EASEL_HOME", str(home))
+        yield home
+        mp.undo()
+
+    return easel_home
+
+
+def tiny_runner_fixture() -> Any:
+    """A module-scoped ``runner`` on the first of two tiny models, stopped at the end."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def runner(easel_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+        models = tiny_model_folders(tmp_path_factory.mktemp("server-models"))
+        r = make_runner(models["tiny-a"])
+        yield r
+        assert r.stop()
+
     return runner

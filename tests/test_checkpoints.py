@@ -325,8 +325,8 @@ def test_malicious_ckpt_is_refused_and_never_runs(
     with pytest.raises(UnsafeModelFile) as err:
         inspect_checkpoint(path)
     assert str(err.value) == (
-        f"model.ckpt contains code that would run when loaded (it references {named}); "
-        "Easel refused to open it. Get a .safetensors version of this model."
+        f"model.ckpt calls {named} when it is loaded, so it is unsafe and Easel refused to "
+        "open it; get a .safetensors version of this model."
     )
     with pytest.raises(UnsafeModelFile):
         convert_ckpt_to_safetensors(path, tmp_path / "model.safetensors")
@@ -344,7 +344,7 @@ def test_torch_allow_list_still_guards_what_the_scan_would_pass(tmp_path: Path) 
     original = safeload._allowed_globals
     safeload._allowed_globals = lambda: set()  # type: ignore[assignment]
     try:
-        with pytest.raises(UnsafeModelFile, match=r"it references os\.system"):
+        with pytest.raises(UnsafeModelFile, match=r"calls os\.system"):
             safeload.load_pickle_state_dict(path)
     finally:
         safeload._allowed_globals = original  # type: ignore[assignment]

@@ -160,7 +160,7 @@ def test_missing_or_corrupt_model_folder(
     empty = tmp_path / "empty"
     empty.mkdir()
     res = run("generate", "--model", str(empty), "--prompt", "x", "--quiet", home=easel_home)
-    assert res.returncode == 1
+    assert res.returncode == 2  # a bad model is bad input, like a bad path
     assert res.stderr.strip().endswith("choose the folder that contains model_index.json.")
     import shutil
 
@@ -179,7 +179,7 @@ def test_missing_or_corrupt_model_folder(
         "64x64",
         home=easel_home,
     )
-    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "incomplete or corrupt" in res.stderr and "download or import it again" in res.stderr
 
 

@@ -196,11 +196,6 @@ def test_scribble_and_invert_make_white_lines_on_black() -> None:
     assert np.asarray(scribble(transparent)).max() == 0  # transparent counts as paper
 
 
-def test_depth_needs_its_model() -> None:
-    with pytest.raises(InvalidRequest, match="download it in Models"):
-        preprocess("depth", drawing(), (64, 64))
-
-
 @pytest.mark.parametrize(
     ("unit", "message"),
     [

@@ -142,3 +142,11 @@ def test_delete_and_default_from_the_manager(
     assert removed.args[0].startswith("Removed other;")
     assert not (models.models_dir() / "other.safetensors").exists()
     qtbot.waitUntil(lambda: len([m for m in manager.models if m["installed"]]) == 1, timeout=20000)
+
+
+def test_every_catalog_family_has_a_label_in_the_models_tab() -> None:
+    from app.models.catalog import FAMILIES, load_catalog
+    from app.ui.model_manager import FAMILY_LABELS
+
+    assert set(FAMILIES) <= set(FAMILY_LABELS)
+    assert {e.family for e in load_catalog()} <= set(FAMILY_LABELS)

@@ -18,20 +18,19 @@ import pytest
 from PIL import Image
 
 from app.request import GenerationRequest
-from tests.serverkit import LiveServer, cpu_engine, make_runner, tiny_model_folders
+from tests.serverkit import (
+    LiveServer,
+    cpu_engine,
+    make_runner,
+    module_home_fixture,
+    tiny_model_folders,
+)
 
 webuiapi = pytest.importorskip("webuiapi")
 TIMEOUT = 60.0
 
 
-@pytest.fixture(scope="module")
-def easel_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One home for the module: the server, its registry and its gallery outlive one test."""
-    home = tmp_path_factory.mktemp("easel-server-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EASEL_HOME", str(home))
-    yield home
-    mp.undo()
+easel_home = module_home_fixture()
 
 
 @pytest.fixture(scope="module")

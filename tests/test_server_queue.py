@@ -8,34 +8,22 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from app.server.api import create_app
-from tests.serverkit import LiveServer, make_runner, tiny_model_folders
+from tests.serverkit import LiveServer, module_home_fixture, tiny_runner_fixture
 
 TIMEOUT = 60.0
 BURST = 50
 
 
-@pytest.fixture(scope="module")
-def easel_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("easel-server-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EASEL_HOME", str(home))
-    yield home
-    mp.undo()
+easel_home = module_home_fixture()
 
 
-@pytest.fixture(scope="module")
-def runner(easel_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    models = tiny_model_folders(tmp_path_factory.mktemp("server-models"))
-    r = make_runner(models["tiny-a"])
-    yield r
-    assert r.stop()
+runner = tiny_runner_fixture()
 
 
 @pytest.fixture(scope="module")

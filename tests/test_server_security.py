@@ -11,7 +11,6 @@ import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,28 +19,17 @@ from PIL import Image
 
 from app.server.api import ServerSettings, create_app
 from app.server.security import ConfigError, Credentials, check_bind, parse_api_auth
-from tests.serverkit import LiveServer, make_runner, tiny_model_folders
+from tests.serverkit import LiveServer, module_home_fixture, tiny_runner_fixture
 
 webuiapi = pytest.importorskip("webuiapi")
 TIMEOUT = 60.0
 SMALL = {"prompt": "x", "steps": 2, "width": 64, "height": 64, "seed": 1}
 
 
-@pytest.fixture(scope="module")
-def easel_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("easel-server-home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("EASEL_HOME", str(home))
-    yield home
-    mp.undo()
+easel_home = module_home_fixture()
 
 
-@pytest.fixture(scope="module")
-def runner(easel_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    models = tiny_model_folders(tmp_path_factory.mktemp("server-models"))
-    r = make_runner(models["tiny-a"])
-    yield r
-    assert r.stop()
+runner = tiny_runner_fixture()
 
 
 @pytest.fixture(scope="module")

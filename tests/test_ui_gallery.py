@@ -104,13 +104,13 @@ def test_send_to_canvas_emits_path(qtbot, widget: GalleryWidget) -> None:
 def test_delete_asks_then_removes_file_and_row(qtbot, widget: GalleryWidget, gallery) -> None:
     widget.select_row(0)
     item = widget.selected_item()
-    widget.confirm_delete = lambda _parent, _item: False
+    widget.confirm_delete = lambda _parent, _names, _trash: False
     widget.delete_action.trigger()
     assert item.path.exists() and widget.model.rowCount() == 3
     asked = []
-    widget.confirm_delete = lambda _parent, it: asked.append(it) or True
+    widget.confirm_delete = lambda _parent, names, trash: asked.append((names, trash)) or True
     widget.delete_action.trigger()
-    assert asked == [item]
+    assert asked == [([item.path.name], True)]
     assert not item.path.exists()
     assert widget.model.rowCount() == 2 and gallery.count() == 2
     assert widget.count_label.text() == "2 pictures"

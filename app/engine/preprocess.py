@@ -2,7 +2,7 @@
 expects (white lines on black for canny, scribble and lineart).
 
 Canny uses OpenCV (``opencv-python-headless``), imported only when canny is asked for. Depth and
-openpose need preprocessor models that are not bundled; they are refused with a sentence.
+openpose run preprocessor models downloaded on first use (``app.engine.annotators``).
 """
 
 from __future__ import annotations
@@ -11,13 +11,6 @@ import numpy as np
 from PIL import Image
 
 from app.errors import InvalidRequest
-
-MODEL_PREPROCESSORS = {
-    "depth": "Depth preprocessing needs the depth estimation model (Intel/dpt-hybrid-midas); "
-    "download it in Models, or give a ready-made depth map with preprocessor none.",
-    "openpose": "OpenPose preprocessing needs the pose model (lllyasviel/Annotators); download "
-    "it in Models, or give a ready-made pose image with preprocessor none.",
-}
 
 
 def _gray(image: Image.Image) -> np.ndarray:
@@ -64,8 +57,6 @@ def preprocess(
     name: str, image: Image.Image, size: tuple[int, int], low: float = 100, high: float = 200
 ) -> Image.Image:
     """The control image for one unit at the generation size (``size`` is width, height)."""
-    if name in MODEL_PREPROCESSORS:
-        raise InvalidRequest(MODEL_PREPROCESSORS[name])
     if image.size != size:
         image = image.resize(size, Image.Resampling.LANCZOS)
     if name == "canny":
@@ -76,8 +67,13 @@ def preprocess(
         return scribble(image)
     if name == "lineart":
         return lineart(image)
+    if name in ("depth", "openpose"):
+        from app.engine import annotators
+
+        return annotators.depth(image) if name == "depth" else annotators.openpose(image)
     if name == "none":
         return image.convert("RGB")
     raise InvalidRequest(
-        f"Unknown preprocessor {name!r}; use none, canny, invert, scribble or lineart."
+        f"Unknown preprocessor {name!r}; use none, canny, invert, scribble, lineart, depth or "
+        "openpose."
     )

@@ -21,19 +21,22 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from app.errors import LibraryError
 from app.library import paths, pngio
+from app.library.atomic import WriteError, remove_stale_temp_files
+from app.library.gallery_favourites import load_favourites, save_favourites
+from app.library.gallery_import import GalleryImport
 from app.library.gallery_index import (
     _ITEM_COLUMNS,
     GalleryItem,
-    _file_sha256,
     _FileInfo,
     _seed_of,
     _sha256,
     open_index,
 )
+from app.library.gallery_query import GalleryFilter, as_filter, order_clause, where_clause
 from app.library.gallery_thumbs import drop_thumbnails, make_thumbnail
 from app.library.infotext import parse_infotext
 
@@ -43,10 +46,26 @@ except ImportError:  # pragma: no cover - depends on the environment
     _send2trash = None
 
 USE_FTS5 = True  # full-text index for search when SQLite has FTS5 + trigram; else LIKE
-_IMPORTABLE = {"PNG", "JPEG", "MPO", "WEBP"}
 
 
-class Gallery:
+class UnsavedError(LibraryError):
+    """Pictures could not be written; they are kept in memory until `retry_unsaved()`."""
+
+    def __init__(self, message: str, saved: list[GalleryItem] | None = None) -> None:
+        super().__init__(message)
+        self.saved = saved or []
+
+
+def _unsaved_message(count: int, cause: str) -> str:
+    what = "The picture" if count == 1 else f"{count} pictures"
+    it = "it is" if count == 1 else "they are"
+    return (
+        f"{what} could not be saved because {cause}, then press Retry save "
+        f"({it} kept in memory until Easel closes)."
+    )
+
+
+class Gallery(GalleryImport):
     """A folder of PNGs and its SQLite index. Use `with Gallery() as g:` or call close()."""
 
     def __init__(
@@ -60,6 +79,12 @@ class Gallery:
         self._thumb_dir = thumbnail_dir
         self._lock = threading.RLock()
         self._next_counter: int | None = None
+        # Encoded pictures whose write failed (full disk...): kept to retry, never dropped.
+        self._unsaved: list[tuple[bytes, str, _FileInfo]] = []
+        self._last_cause = ""
+        # "missing" or "damaged" until the first reconcile has rebuilt the index.
+        self._index_state = "ok" if self.index_path.exists() else "missing"
+        self.notice = ""  # one sentence for the window after a rebuild, else ""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self.index_path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +101,7 @@ class Gallery:
             except sqlite3.DatabaseError:
                 # A corrupt or foreign index is not worth an error: the files are the truth.
                 # Keep the old file aside for a post-mortem and start a fresh one.
+                self._index_state = "damaged"
                 name = f"{self.index_path.name}.corrupt-{int(time.time())}"
                 os.replace(self.index_path, self.index_path.with_name(name))
                 for suffix in ("-wal", "-shm"):
@@ -110,16 +136,31 @@ class Gallery:
 
     def _item(self, row: tuple) -> GalleryItem:
         # Columns in _ITEM_COLUMNS order, which is GalleryItem's field order.
-        id_, name, prompt, negative, params, *rest = row
-        return GalleryItem(id_, self.root / name, prompt, negative, json.loads(params), *rest)
+        id_, name, prompt, negative, params, parameters, width, height, created, seed, model = row[
+            :11
+        ]
+        return GalleryItem(
+            id=id_,
+            path=self.root / name,
+            prompt=prompt,
+            negative_prompt=negative,
+            params=json.loads(params),
+            parameters=parameters,
+            width=width,
+            height=height,
+            created=created,
+            seed=seed,
+            model=model,
+            favourite=bool(row[11]),
+        )
 
-    def _upsert(self, info: _FileInfo, created: float) -> int:
+    def _upsert(self, info: _FileInfo, created: float, favourite: bool = False) -> int:
         text = parse_infotext(info.parameters)
         seed = info.seed if info.seed is not None else _seed_of(text.params)
         row = self._conn.execute(
             "INSERT INTO images (name, size, mtime_ns, created, prompt, negative_prompt, model,"
-            " params, parameters, width, height, seed, sha256, source_sha256)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " params, parameters, width, height, seed, sha256, source_sha256, favourite)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,"
             " prompt=excluded.prompt, negative_prompt=excluded.negative_prompt,"
             " model=excluded.model, params=excluded.params, parameters=excluded.parameters,"
@@ -141,6 +182,7 @@ class Gallery:
                 seed,
                 info.sha256,
                 info.source_sha256,
+                int(favourite),
             ),
         ).fetchone()
         return int(row[0])
@@ -175,135 +217,111 @@ class Gallery:
     # --- public API ---------------------------------------------------------------------
 
     def add(self, image: Image.Image, parameters: str, seed: int | None = None) -> GalleryItem:
-        """Save a generated image as `NNNNN-<seed>.png` (file first, then its row)."""
-        try:
-            data = pngio.encode_png(image, parameters)  # the slow part, outside the lock
-        except (OSError, ValueError) as exc:
-            raise LibraryError(f"The image could not be encoded as PNG ({exc}).") from exc
-        stem = "" if seed is None else str(seed)
-        info = _FileInfo(parameters, image.width, image.height, seed=seed, sha256=_sha256(data))
-        return self._write_new(data, stem, info)
+        """Save a generated image as `NNNNN-<seed>.png` (file first, then its row).
 
-    def import_file(self, path: Path) -> GalleryItem:
-        """Copy a PNG, JPEG or WebP into the gallery as PNG, keeping its parameters.
-
-        A file whose content is already in the gallery returns the existing item.
+        A failed write is a LibraryError with its sentence and nothing is kept (the CLI's
+        way); the window saves with `add_many`, which keeps what it could not write.
         """
-        src = Path(path)
-        try:
-            data = src.read_bytes()
-            with Image.open(src) as probe:
-                kind = probe.format
-        except FileNotFoundError as exc:
-            raise LibraryError(f"{src} does not exist; check the path.") from exc
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise LibraryError(
-                f"{src.name} could not be read as an image; import a PNG, JPEG or WebP file."
-            ) from exc
-        if kind not in _IMPORTABLE:
-            raise LibraryError(
-                f"{src.name} is a {kind} image; import a PNG, JPEG or WebP file instead."
-            )
-        if src.resolve().parent == self.root.resolve():
-            self.reconcile()  # already in the folder: index it where it is
-            found = self._find_by_name(src.name)
-            if found is not None:
-                return found
-        source_sha = _sha256(data)
-        existing = self._find_duplicate(source_sha, len(data))
-        if existing is not None:
-            return existing
+        return self.add_many([image], [parameters], [seed], keep_unsaved=False)[0]
 
-        size, texts = pngio.read_texts(src)
-        parameters = pngio.parameters_from_texts(texts, size) or ""
-        seed = _seed_of(parse_infotext(parameters).params)
-        stem = str(seed) if seed is not None else src.stem
-        if kind == "PNG" and (pngio.PARAMETERS_KEY in texts or not parameters):
-            # Already in our format (or nothing to add): keep the file byte for byte.
-            out, width, height = data, size[0], size[1]
-        else:
+    def add_many(
+        self,
+        images: list[Image.Image],
+        parameters: list[str],
+        seeds: list[int | None] | None = None,
+        keep_unsaved: bool = True,
+    ) -> list[GalleryItem]:
+        """Save a batch; each picture that cannot be written (full disk...) is kept in memory
+        for `retry_unsaved()`, and UnsavedError says so once the rest are saved."""
+        seeds = seeds if seeds is not None else [None] * len(images)
+        saved: list[GalleryItem] = []
+        failed = 0
+        for image, text, seed in zip(images, parameters, seeds, strict=True):
             try:
-                with Image.open(src) as image:
-                    image.load()
-                    upright = ImageOps.exif_transpose(image)
-                    width, height = upright.size
-                    # Keep other apps' chunks (ComfyUI's workflow) next to ours.
-                    extra = {k: v for k, v in texts.items() if k != pngio.PARAMETERS_KEY}
-                    out = pngio.encode_png(upright, parameters, extra if kind == "PNG" else None)
+                data = pngio.encode_png(image, text)  # the slow part, outside the lock
             except (OSError, ValueError) as exc:
-                raise LibraryError(
-                    f"{src.name} could not be converted to PNG ({exc}); the file may be damaged."
-                ) from exc
-        info = _FileInfo(
-            parameters, width, height, seed=seed, sha256=_sha256(out), source_sha256=source_sha
-        )
-        return self._write_new(out, stem, info)
+                raise LibraryError(f"The image could not be encoded as PNG ({exc}).") from exc
+            stem = "" if seed is None else str(seed)
+            info = _FileInfo(text, image.width, image.height, seed=seed, sha256=_sha256(data))
+            try:
+                saved.append(self._write_new(data, stem, info))
+            except WriteError as exc:
+                if not keep_unsaved:
+                    raise
+                with self._lock:
+                    self._unsaved.append((data, stem, info))
+                    self._last_cause = exc.cause
+                failed += 1
+        if failed:
+            raise UnsavedError(_unsaved_message(self.unsaved_count, self._last_cause), saved)
+        return saved
 
-    def _find_by_name(self, name: str) -> GalleryItem | None:
+    @property
+    def unsaved_count(self) -> int:
+        """Pictures whose save failed, waiting in memory for `retry_unsaved()`."""
         with self._lock:
-            row = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM images WHERE name = ?", (name,)
-            ).fetchone()
-        return self._item(row) if row else None
+            return len(self._unsaved)
 
-    def _find_duplicate(self, sha: str, size: int) -> GalleryItem | None:
+    def retry_unsaved(self) -> list[GalleryItem]:
+        """Write the pictures kept after a failed save; UnsavedError if some still fail."""
         with self._lock:
-            row = self._conn.execute(
-                "SELECT id FROM images WHERE sha256 = ? OR source_sha256 = ? LIMIT 1", (sha, sha)
-            ).fetchone()
-            if row:
-                return self.get(row[0])
-            # Rows indexed by reconcile have no hash yet; only same-size files can match.
-            candidates = self._conn.execute(
-                "SELECT id, name FROM images WHERE sha256 IS NULL AND size = ?", (size,)
-            ).fetchall()
-            for id_, name in candidates:
-                try:
-                    file_sha = _file_sha256(self.root / name)
-                except OSError:
-                    continue
-                with self._conn:
-                    self._conn.execute("UPDATE images SET sha256 = ? WHERE id = ?", (file_sha, id_))
-                if file_sha == sha:
-                    return self.get(id_)
-        return None
+            pending, self._unsaved = self._unsaved, []
+        saved: list[GalleryItem] = []
+        for index, (data, stem, info) in enumerate(pending):
+            try:
+                saved.append(self._write_new(data, stem, info))
+            except WriteError as exc:
+                with self._lock:
+                    self._unsaved[:0] = pending[index:]
+                    self._last_cause = exc.cause
+                raise UnsavedError(_unsaved_message(self.unsaved_count, exc.cause), saved) from exc
+        return saved
 
-    def _where(self, query: str) -> tuple[str, list[object]]:
-        clauses: list[str] = []
-        args: list[object] = []
-        fts_terms: list[str] = []
-        for word in query.split():
-            if self.fts and len(word) >= 3:  # trigram needs 3 characters to use its index
-                fts_terms.append('"' + word.replace('"', '""') + '"')
-                continue
-            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append(
-                "(prompt LIKE ? ESCAPE '\\' OR negative_prompt LIKE ? ESCAPE '\\'"
-                " OR model LIKE ? ESCAPE '\\')"
-            )
-            args += [pattern, pattern, pattern]
-        if fts_terms:
-            clauses.insert(0, "id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
-            args.insert(0, " ".join(fts_terms))  # space-separated phrases: all must match
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
-
-    def items(self, query: str = "", limit: int = 200, offset: int = 0) -> list[GalleryItem]:
-        """Newest first; `query` words must all appear in the prompt, negative or model."""
-        where, args = self._where(query)
+    def items(
+        self, query: str | GalleryFilter = "", limit: int = 200, offset: int = 0
+    ) -> list[GalleryItem]:
+        """Newest first unless the filter sorts otherwise; `query` words must all appear in
+        the prompt, negative or model. A GalleryFilter adds model, date and favourite."""
+        view = as_filter(query)
+        where, args = where_clause(view, self.fts)
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM images{where}"
-                " ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
+                f"SELECT {_ITEM_COLUMNS} FROM images{where}{order_clause(view)} LIMIT ? OFFSET ?",
                 (*args, limit, offset),
             ).fetchall()
         return [self._item(row) for row in rows]
 
-    def count(self, query: str = "") -> int:
-        where, args = self._where(query)
+    def count(self, query: str | GalleryFilter = "") -> int:
+        where, args = where_clause(as_filter(query), self.fts)
         with self._lock:
             return int(
                 self._conn.execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()[0]
             )
+
+    def models(self) -> list[tuple[str, int]]:
+        """Every model named in the pictures, with how many pictures each made, A to Z."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT model, COUNT(*) FROM images GROUP BY model ORDER BY model COLLATE NOCASE"
+            ).fetchall()
+        return [(str(model), int(n)) for model, n in rows]
+
+    def set_favourite(self, ids: list[int], favourite: bool = True) -> None:
+        """Star (or unstar) pictures: in the sidecar first (the truth), then in the index."""
+        with self._lock:
+            marks = ",".join("?" * len(ids))
+            names = [
+                row[0]
+                for row in self._conn.execute(f"SELECT name FROM images WHERE id IN ({marks})", ids)
+            ]
+            starred = load_favourites(self.root)
+            starred = starred | set(names) if favourite else starred - set(names)
+            save_favourites(self.root, starred)
+            with self._conn:
+                self._conn.execute(
+                    f"UPDATE images SET favourite = ? WHERE id IN ({marks})",
+                    (int(favourite), *ids),
+                )
 
     def get(self, id: int) -> GalleryItem | None:  # noqa: A002 - the name the API uses
         with self._lock:
@@ -314,23 +332,44 @@ class Gallery:
 
     def delete(self, id: int) -> None:  # noqa: A002
         """Remove the picture (to the trash where possible) and its row, together."""
+        deleted, errors = self.delete_many([id])
+        if errors:
+            raise LibraryError(errors[0])
+
+    def delete_many(self, ids: list[int]) -> tuple[int, list[str]]:
+        """Remove pictures (to the trash where the system has one) with their rows.
+
+        Returns (how many went, one sentence per picture that could not be deleted); a
+        picture that could not be deleted keeps its row.
+        """
+        errors: list[str] = []
+        done: list[int] = []
         with self._lock:
-            row = self._conn.execute("SELECT name FROM images WHERE id = ?", (id,)).fetchone()
-            if row is None:
-                return
-            path = self.root / row[0]
-            drop_thumbnails(self.thumbnail_dir, path)
-            try:
-                self._remove_file(path)
-            except FileNotFoundError:
-                pass  # already gone: the row goes too
-            except OSError as exc:
-                raise LibraryError(
-                    f"Could not delete {path.name} ({exc.strerror or exc}); "
-                    "check the gallery folder's permissions."
-                ) from exc
+            for id_ in ids:
+                row = self._conn.execute("SELECT name FROM images WHERE id = ?", (id_,)).fetchone()
+                if row is None:
+                    continue
+                path = self.root / row[0]
+                drop_thumbnails(self.thumbnail_dir, path)
+                try:
+                    self._remove_file(path)
+                except FileNotFoundError:
+                    pass  # already gone: the row goes too
+                except OSError as exc:
+                    errors.append(
+                        f"Could not delete {path.name} ({exc.strerror or exc}); "
+                        "check the gallery folder's permissions."
+                    )
+                    continue
+                done.append(id_)
             with self._conn:
-                self._conn.execute("DELETE FROM images WHERE id = ?", (id,))
+                self._conn.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in done])
+        return len(done), errors
+
+    @property
+    def uses_trash(self) -> bool:
+        """Whether deleted pictures go to the system's trash (else they are deleted for good)."""
+        return _send2trash is not None
 
     @staticmethod
     def _remove_file(path: Path) -> None:
@@ -346,8 +385,10 @@ class Gallery:
         """Sync the index with the folder: (files indexed, rows removed).
 
         Compares (name, size, mtime) only, so it is one directory scan when nothing changed.
-        A file changed in place is re-read and counts as indexed.
+        A file changed in place is re-read and counts as indexed. Also clears temp files
+        left by a writer that was killed mid-save, and re-applies the favourites sidecar.
         """
+        remove_stale_temp_files(self.root)
         with self._lock:
             known = {
                 name: (id_, size, mtime)
@@ -388,13 +429,36 @@ class Gallery:
             parameters = pngio.parameters_from_texts(texts, (width, height)) or ""
             info = _FileInfo(parameters, width, height, name, st.st_size, st.st_mtime_ns)
             infos.append((info, st.st_mtime))
-        if not gone and not infos:
-            return 0, 0
+        starred = load_favourites(self.root)
         with self._lock, self._conn:
             self._conn.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in gone])
             for info, created in infos:
-                self._upsert(info, created)
+                self._upsert(info, created, favourite=info.name in starred)
+            self._sync_favourites(starred)
+        if self._index_state != "ok":
+            # Counted from the files read back, so a new index filled by add() is no rebuild.
+            if infos:
+                noun = "picture" if len(infos) == 1 else "pictures"
+                self.notice = (
+                    f"The gallery index was {self._index_state} and has been rebuilt "
+                    f"from {len(infos)} {noun}."
+                )
+            self._index_state = "ok"
         return len(infos), len(gone)
+
+    def _sync_favourites(self, starred: set[str]) -> None:
+        """Make the index's stars match the sidecar's (under the lock, in a transaction)."""
+        current = {
+            name for (name,) in self._conn.execute("SELECT name FROM images WHERE favourite = 1")
+        }
+        if current == starred:
+            return
+        self._conn.executemany(
+            "UPDATE images SET favourite = 0 WHERE name = ?", [(n,) for n in current - starred]
+        )
+        self._conn.executemany(
+            "UPDATE images SET favourite = 1 WHERE name = ?", [(n,) for n in starred - current]
+        )
 
     def thumbnail(self, item: GalleryItem, size: int = 256) -> Path:
         """A cached thumbnail (JPEG, or PNG when the picture has transparency), made once."""

@@ -1,28 +1,24 @@
-"""PNG files with generation parameters: atomic writes, and reading other apps' metadata.
+"""PNG files with generation parameters: encoding, naming, and reading other apps' metadata.
 
-Writes go to a temporary file in the target folder, are flushed and fsync'd, then renamed
-over the final name, so a crash or a full disk never leaves a half-written picture under a
-real name. Reading understands A1111's `parameters` chunk (also in JPEG/WebP EXIF), and
+Writes are atomic (`app.library.atomic`: temp file, fsync, rename), so a crash or a full disk
+never leaves a half-written picture under a real name. Reading understands A1111's `parameters` chunk (also in JPEG/WebP EXIF), and
 converts InvokeAI's and ComfyUI's JSON into the same infotext form, best effort.
 """
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import re
 import struct
-import tempfile
 import zlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from PIL import Image, PngImagePlugin
 
 from app.errors import LibraryError
 from app.library import foreign
+from app.library.atomic import write_bytes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PARAMETERS_KEY = "parameters"
@@ -30,63 +26,6 @@ _PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
 _COUNTER = re.compile(r"^(\d{5,})-")
 # Characters Windows refuses in file names, and control characters anywhere.
 _BAD_NAME_CHARS = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
-
-
-def _write_error(path: Path, exc: OSError) -> LibraryError:
-    folder = path.parent
-    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return LibraryError(
-            f"The disk holding {folder} is full; free some space and save the image again."
-        )
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or isinstance(exc, PermissionError):
-        return LibraryError(
-            f"Easel is not allowed to write to {folder}; check its permissions "
-            "or choose another gallery folder."
-        )
-    return LibraryError(f"Could not write {path.name} to {folder} ({exc.strerror or exc}).")
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    except OSError as exc:
-        raise _write_error(path, exc) from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        # Never leave a temp file behind, whatever went wrong (including Ctrl+C).
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _write_error(path, exc) from exc
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable on POSIX; Windows cannot open folders, and that is fine.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_bytes(data: bytes, path: Path) -> Path:
-    """Write bytes atomically (temp file, fsync, rename); LibraryError on failure."""
-    return _atomic_write(Path(path), lambda f: f.write(data))
 
 
 def encode_png(

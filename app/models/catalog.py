@@ -25,6 +25,7 @@ FAMILIES = (
     "taesdxl",
     "controlnet-sd1",
     "controlnet-sdxl",
+    "preprocessor",
 )
 KINDS = KIND_IDS
 

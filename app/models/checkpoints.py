@@ -42,6 +42,7 @@ from app.models.safeload import (
     read_safetensors_header,
     save_safetensors_atomic,
 )
+from app.models.torchzip import is_torch_zip, verify_archive
 
 Kind = Literal["checkpoint", "lora", "controlnet", "vae", "textual-inversion", "unknown"]
 Family = Literal["sd1", "sd2", "sd2-v", "sdxl"]
@@ -276,6 +277,8 @@ def convert_ckpt_to_safetensors(src: str | Path, dst: str | Path) -> Path:
             return dst
         except ModelLoadError:
             pass  # a damaged earlier result: convert again
+    if src.is_file() and is_torch_zip(src):
+        verify_archive(src)  # a flipped byte in the weights is corrupt, not imported
     state, metadata = load_pickle_state_dict(src)
     if not state:
         raise ModelLoadError(f"{src.name} holds no tensors; check that it is a model file.")

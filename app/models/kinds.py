@@ -35,6 +35,8 @@ KINDS: dict[str, Kind] = {
         Kind("upscaler", "Upscaler", "upscalers", ("ESRGAN", "RealESRGAN"), ("upscale_models",)),
         Kind("vae", "VAE", "vae", ("VAE",), ("vae",)),
         Kind("vae-preview", "Preview decoder", "vae-preview", ("VAE-approx",), ("vae_approx",)),
+        # Depth and pose models for ControlNet's preprocessors, downloaded on first use.
+        Kind("preprocessor", "Preprocessor", "preprocessors", (), (), (".safetensors",)),
     )
 }
 KIND_IDS: tuple[str, ...] = tuple(KINDS)

@@ -3,8 +3,9 @@
 - safetensors: the header (8-byte length + JSON) is parsed and checked here, by hand, so that a
   truncated download, a git-lfs pointer, a pickle renamed ``.safetensors`` or random bytes each
   get their own sentence, and so that inspecting a 7 GB file reads a few KB.
-- ``.ckpt`` / ``.pt``: pickles. Their opcodes are scanned first (``pickletools.genops``, which
-  decodes without executing) to name any global outside torch's allow-list; then they are
+- ``.ckpt`` / ``.pt``: pickles. Their opcodes are decoded first without executing them
+  (``app.models.picklescan``) to name any global outside torch's allow-list and to refuse
+  shapes that would crash or hang the loader; then they are
   loaded only by ``torch.load(weights_only=True)``, passed explicitly. Nothing here ever
   retries with ``weights_only=False``: a file that the allow-list refuses stays refused.
 """
@@ -12,33 +13,25 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import pickletools
 import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from app.errors import ModelLoadError, UnsafeModelFile
+from app.models.picklescan import PickleScan, scan_pickles
 from app.models.torchzip import MAX_PICKLE_BYTES, broken, is_torch_zip, read_data_pkl
 
 # The safetensors library refuses headers over 100 MB; a bigger length is not a header at all.
 MAX_HEADER_BYTES = 100_000_000
+# SDXL has ~2,500 tensors, a full LyCORIS ~10,000. The library parses a header of a million
+# entries in 4 s into 1.2 GB; refused before it is asked.
+MAX_TENSORS = 200_000
 _PICKLE_PROTO = b"\x80"
 _ZIP_MAGIC = b"PK\x03\x04"
 _LFS_POINTER = b"version https://git-lfs"
-
-_STRING_OPS = {
-    "SHORT_BINUNICODE",
-    "BINUNICODE",
-    "BINUNICODE8",
-    "UNICODE",
-    "SHORT_BINSTRING",
-    "BINSTRING",
-    "STRING",
-}
 
 
 @dataclass(frozen=True)
@@ -90,11 +83,24 @@ def read_safetensors_header(path: str | Path) -> tuple[dict[str, TensorMeta], di
                 raise _corrupt(path)
             if length <= MAX_HEADER_BYTES and 8 + length > size:
                 raise _incomplete(path)
+            if length <= MAX_HEADER_BYTES and _objects_in(f, length) > MAX_TENSORS:
+                raise _corrupt(path, "its header lists far more tensors than any model has")
     except OSError as exc:
         raise ModelLoadError(
             f"{path.name} could not be read ({exc.strerror}); check the file."
         ) from None
     return _library_header(path)
+
+
+def _objects_in(f: BinaryIO, length: int) -> int:
+    """How many JSON objects the header can hold at most: its ``{`` count (escapes exist only
+    inside strings, so no tensor entry can be written without one), streamed."""
+    f.seek(8)
+    count = 0
+    while length > 0 and (chunk := f.read(min(length, 1 << 20))):
+        count += chunk.count(b"{")
+        length -= len(chunk)
+    return count
 
 
 # What the safetensors library's refusals mean, in a user's words.
@@ -105,6 +111,8 @@ _LIBRARY_REASONS = (
     ("unknown variant", "its header is corrupt: a tensor has an unknown data type"),
     ("recursion limit", "its header is corrupt: it is nested too deeply"),
     ("overflow", "its header is corrupt: a tensor is impossibly large"),
+    ("number out of range", "its header is corrupt: a number in it is impossibly large"),
+    ("expected usize", "its header is corrupt: a size or offset is not a whole number"),
     ("expected a string", "its header is corrupt: its metadata is not text"),
     ("invalid shape", "its header is corrupt: a tensor's shape does not match its data"),
 )
@@ -172,47 +180,18 @@ def _pickle_streams(path: Path, max_bytes: int = MAX_PICKLE_BYTES) -> list[tuple
         return [(f.read(max_bytes), _LEGACY_PICKLES)]
 
 
+def _scan_streams(streams: list[tuple[bytes, int]], max_bytes: int) -> PickleScan:
+    data, count = streams[0]
+    found = scan_pickles(data, count)
+    if found.problem.startswith("it ends too early") and len(data) >= max_bytes:
+        found.problem = "its pickle is far larger than any model's"
+    return found
+
+
 def pickle_globals(path: str | Path, max_bytes: int = MAX_PICKLE_BYTES) -> list[str]:
     """Every ``module.name`` global a pickle file references, found by decoding its opcodes
-    (nothing is executed). STACK_GLOBAL takes its names from earlier string pushes, which may
-    come back from the memo; both are tracked."""
-    return _scan(_pickle_streams(Path(path), max_bytes))
-
-
-def _scan(streams: list[tuple[bytes, int]]) -> list[str]:
-    found: list[str] = []
-    for data, count in streams:
-        stream = io.BytesIO(data)
-        for _ in range(count):
-            start = stream.tell()
-            strings: list[str] = []
-            memo: dict[int, Any] = {}
-            last: Any = None
-            try:
-                for opcode, arg, _pos in pickletools.genops(stream):
-                    name = opcode.name
-                    if name in _STRING_OPS:
-                        last = arg.decode("latin-1") if isinstance(arg, bytes) else arg
-                        strings.append(last)
-                    elif name in {"BINPUT", "LONG_BINPUT", "PUT"}:
-                        memo[int(arg)] = last  # type: ignore[arg-type]
-                    elif name == "MEMOIZE":
-                        memo[len(memo)] = last
-                    elif name in {"BINGET", "LONG_BINGET", "GET"}:
-                        last = memo.get(int(arg))  # type: ignore[arg-type]
-                        if isinstance(last, str):
-                            strings.append(last)
-                    elif name in {"GLOBAL", "INST"}:
-                        found.append(str(arg).replace(" ", "."))
-                    elif name == "STACK_GLOBAL" and len(strings) >= 2:
-                        found.append(f"{strings[-2]}.{strings[-1]}")
-                    else:
-                        last = None
-            except Exception:  # noqa: BLE001 - a damaged stream ends the scan, not the app
-                break
-            if stream.tell() <= start or stream.tell() >= len(data):
-                break
-    return found
+    (nothing is executed)."""
+    return _scan_streams(_pickle_streams(Path(path), max_bytes), max_bytes).globals
 
 
 def _allowed_globals() -> set[str]:
@@ -242,10 +221,10 @@ def _unsafe(path: Path, name: str | None) -> UnsafeModelFile:
     if name and "." in name:
         module, _, attr = name.rpartition(".")
         name = f"{_FRIENDLY_MODULES.get(module, module)}.{attr}"
-    what = f" (it references {name})" if name else ""
+    what = f"calls {name}" if name else "runs code"
     return UnsafeModelFile(
-        f"{path.name} contains code that would run when loaded{what}; Easel refused to open it. "
-        "Get a .safetensors version of this model."
+        f"{path.name} {what} when it is loaded, so it is unsafe and Easel refused to open it; "
+        "get a .safetensors version of this model."
     )
 
 
@@ -286,7 +265,11 @@ def _torch_load(path: Path, is_zip: bool) -> Any:
             raise _needs_memory(path) from None
         raise broken(path, "torch could not read it") from None
     except Exception as exc:  # noqa: BLE001 - IndexError, KeyError, struct.error, OverflowError...
-        raise broken(path, f"its pickle is damaged: {type(exc).__name__}") from None
+        kind = type(exc)
+        named = (
+            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        )
+        raise broken(path, f"its pickle is damaged: {named}") from None
 
 
 # A .ckpt nests its weights in "state_dict" once (Lightning) or twice; never more in practice.
@@ -368,11 +351,15 @@ def load_pickle_state_dict(
         raise ModelLoadError(f"{path.name} is empty or missing; download it again.")
     is_zip = is_torch_zip(path)
     streams = _pickle_streams(path, max_pickle_bytes)  # refuses a damaged zip first
+    scan = _scan_streams(streams, max_pickle_bytes)
     allowed = _allowed_globals()
     if allowed:
-        for global_name in _scan(streams):
+        for global_name in scan.globals:
             if global_name not in allowed:
                 raise _unsafe(path, global_name)
+    if scan.problem:
+        # torch's loader would build it: refused before (a C stack overflow kills the process).
+        raise broken(path, scan.problem)
     obj, metadata = _unwrap(path, _torch_load(path, is_zip))
     for wrapper in ("params_ema", "params"):  # Real-ESRGAN / BasicSR upscalers
         inner = dict.get(obj, wrapper)
@@ -387,6 +374,8 @@ def load_pickle_state_dict(
             if type(key) is str and isinstance(value, dict) and value is not obj:
                 inner = _plain_tensors(path, value)
                 tensors.update({f"{key}.{name}": t for name, t in inner.items()})
+    if not tensors:
+        raise ModelLoadError(f"{path.name} holds no model weights; check that it is a model file.")
     return tensors, metadata
 
 

@@ -90,3 +90,20 @@ def read_data_pkl(path: Path, max_bytes: int = MAX_PICKLE_BYTES) -> bytes:
         raise
     except Exception as exc:  # noqa: BLE001 - BadZipFile, CRC, NotImplementedError, ...
         raise broken(path, f"its archive is damaged: {type(exc).__name__}") from None
+
+
+def verify_archive(path: Path, max_bytes: int = MAX_PICKLE_BYTES) -> None:
+    """Every entry's CRC checked, streamed (torch reads tensor records without checking
+    them, so a flipped byte in the weights would be imported silently). For an import, which
+    reads the whole file anyway; never for a listing."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            _check_entries(path, archive, max_bytes)
+            for info in archive.infolist():
+                with archive.open(info) as stream:
+                    while stream.read(1 << 20):
+                        pass
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - BadZipFile (bad CRC), EOFError, OSError, ...
+        raise broken(path, f"its archive is damaged: {type(exc).__name__}") from None

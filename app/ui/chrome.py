@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QToolButton,
     QWidget,
 )
@@ -46,12 +48,33 @@ class ErrorBanner(QWidget):
         row.setSpacing(10)
         row.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
         row.addWidget(self.label, 1)
+        # An optional way out of the trouble the message names ("Retry save").
+        self.action_button = QPushButton()
+        self.action_button.setObjectName("bannerAction")
+        self.action_button.hide()
+        self.action_button.clicked.connect(self._run_action)
+        self._action: Callable[[], bool] | None = None
+        row.addWidget(self.action_button, 0, Qt.AlignmentFlag.AlignTop)
         row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
     def show_message(self, message: str) -> None:
         self.label.setText(message)
+        self._action = None
+        self.action_button.hide()
         self.show()
+
+    def set_action(self, text: str, action: Callable[[], bool]) -> None:
+        """A button beside the message; the banner closes when `action()` returns True."""
+        self._action = action
+        self.action_button.setText(text)
+        self.action_button.show()
+
+    def _run_action(self) -> None:
+        if self._action is not None and self._action():
+            self._action = None
+            self.action_button.hide()
+            self.hide()
 
     def message(self) -> str:
         return self.label.text() if self.isVisible() else ""

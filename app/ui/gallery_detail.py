@@ -83,7 +83,8 @@ def _text_box(max_lines: int) -> QPlainTextEdit:
 
 
 class GalleryDetailPane(QWidget):
-    """Shows one GalleryItem; the buttons are added by the gallery widget (`actions_row`)."""
+    """Shows one GalleryItem; the buttons are added by the gallery widget (`actions_row` for
+    the picture, `bulk_row` for what acts on every selected picture)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -98,6 +99,8 @@ class GalleryDetailPane(QWidget):
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.actions_row = QHBoxLayout()
         self.actions_row.setSpacing(6)
+        self.bulk_row = QHBoxLayout()
+        self.bulk_row.setSpacing(6)
         self.prompt = _text_box(5)
         self.negative = _text_box(3)
         self.params = QTableWidget(0, 2)
@@ -122,6 +125,7 @@ class GalleryDetailPane(QWidget):
         info.setSpacing(4)
         info.addWidget(self.title)
         info.addLayout(self.actions_row)
+        info.addLayout(self.bulk_row)
         info.addWidget(_section("Prompt"))
         info.addWidget(self.prompt)
         self._negative_label = _section("Negative prompt")

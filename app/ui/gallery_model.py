@@ -22,6 +22,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPalette, QPen,
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from app.library.gallery import Gallery, GalleryItem
+from app.library.gallery_query import GalleryFilter, as_filter
 from app.ui.thumbnails import ThumbnailLoader
 
 PAGE_SIZE = 120
@@ -49,7 +50,7 @@ class GalleryModel(QAbstractListModel):
         self._loader = loader
         self._items: list[GalleryItem] = []
         self._row_of: dict[int, int] = {}
-        self._query = ""
+        self._view = GalleryFilter()
         self._total = 0
         self._exhausted = True
         self._loading = _placeholder(icon_size, "")
@@ -87,7 +88,7 @@ class GalleryModel(QAbstractListModel):
     def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: B008
         if parent.isValid() or self._exhausted:
             return
-        page = self._gallery.items(self._query, limit=PAGE_SIZE, offset=len(self._items))
+        page = self._gallery.items(self._view, limit=PAGE_SIZE, offset=len(self._items))
         page = [item for item in page if item.id not in self._row_of]
         if len(page) < PAGE_SIZE:
             self._exhausted = True
@@ -103,7 +104,12 @@ class GalleryModel(QAbstractListModel):
 
     @property
     def query(self) -> str:
-        return self._query
+        return self._view.query
+
+    @property
+    def view(self) -> GalleryFilter:
+        """What the rows show: search words, filters and sort."""
+        return self._view
 
     @property
     def total(self) -> int:
@@ -116,16 +122,32 @@ class GalleryModel(QAbstractListModel):
     def row_of(self, item_id: int) -> int:
         return self._row_of.get(item_id, -1)
 
-    def set_query(self, query: str) -> None:
-        """Start over: the first page of what matches `query`."""
+    def set_query(self, query: str | GalleryFilter) -> None:
+        """Start over: the first page of what matches `query` (words, or a whole filter)."""
+        view = as_filter(query)
         self.beginResetModel()
-        self._query = query.strip()
+        self._view = GalleryFilter(
+            view.query.strip(), view.sort, view.model, view.since, view.until, view.favourites
+        )
         self._items = []
         self._row_of = {}
         self._exhausted = False
-        self._total = self._gallery.count(self._query)
+        self._total = self._gallery.count(self._view)
         self.endResetModel()
         self.fetchMore()
+
+    def fetch_all(self) -> None:
+        """Load every matching row (for Select all); pages of rows, no pixels."""
+        while self.canFetchMore():
+            self.fetchMore()
+
+    def replace_item(self, item: GalleryItem) -> None:
+        """The same picture with new fields (a star toggled): repaint its cell."""
+        row = self._row_of.get(item.id, -1)
+        if row >= 0:
+            self._items[row] = item
+            index = self.index(row)
+            self.dataChanged.emit(index, index)
 
     def prepend_new(self, paths: list[str]) -> list[int]:
         """Rows for freshly saved or imported pictures, without reloading the rest.
@@ -133,9 +155,12 @@ class GalleryModel(QAbstractListModel):
         Returns the rows (after insertion) of the items matching `paths`.
         """
         wanted = {Path(p).resolve() for p in paths}
+        if self._view.sort != "newest":  # new pictures belong somewhere in the middle
+            self.set_query(self._view)
+            return [row for row, item in enumerate(self._items) if item.path.resolve() in wanted]
         # New pictures are the newest, so they are among the first rows of the query;
         # a small margin covers pictures saved by someone else meanwhile.
-        head = self._gallery.items(self._query, limit=len(paths) + 16)
+        head = self._gallery.items(self._view, limit=len(paths) + 16)
         new = [item for item in head if item.id not in self._row_of]
         if new:
             self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
@@ -144,6 +169,10 @@ class GalleryModel(QAbstractListModel):
             self.endInsertRows()
             self._total += len(new)
         return [row for row, item in enumerate(self._items) if item.path.resolve() in wanted]
+
+    def remove_ids(self, item_ids: list[int]) -> None:
+        for item_id in item_ids:
+            self.remove_id(item_id)
 
     def remove_id(self, item_id: int) -> None:
         row = self._row_of.get(item_id, -1)
@@ -202,12 +231,29 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.setClipPath(clip)
             painter.drawPixmap(target, pixmap, QRectF(pixmap.rect()))
             painter.setClipping(False)
+        item = index.data(ItemRole)
+        if item is not None and item.favourite:
+            self._paint_star(painter, cell)
         if selected or hovered:
             colour = option.palette.color(QPalette.ColorRole.Highlight)
             if not selected:
                 colour.setAlpha(110)
             painter.setPen(QPen(colour, 3 if selected else 2))
             painter.drawPath(path)
+        painter.restore()
+
+    @staticmethod
+    def _paint_star(painter: QPainter, cell: QRectF) -> None:
+        badge = QRectF(cell.right() - 26, cell.top() + 4, 22, 22)
+        painter.save()  # the selection frame drawn next must not inherit this brush
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 150))
+        painter.drawEllipse(badge)
+        font = QFont()
+        font.setPixelSize(15)
+        painter.setFont(font)
+        painter.setPen(QColor("#ffc83d"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "★")
         painter.restore()
 
     def sizeHint(self, option: QStyleOptionViewItem, _index: _Index) -> QSize:

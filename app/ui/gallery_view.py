@@ -1,36 +1,28 @@
-"""The gallery tab: a searchable grid of every picture, with a detail pane and actions.
+"""The gallery tab: a searchable, filterable grid of every picture, a detail pane, actions
+on one or many selected pictures, and the full-size viewer.
 
-The widget only wires things together: rows and paging live in GalleryModel, disk work in
-ThumbnailLoader's pool, the store is `app.library.gallery.Gallery`.
+The widget only wires things together: rows and paging live in GalleryModel, the filter
+controls in GalleryFilterBar, questions in gallery_actions, disk work in ThumbnailLoader's
+pool, the store is `app.library.gallery.Gallery`.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import (
-    QAction,
-    QDesktopServices,
-    QDragEnterEvent,
-    QDropEvent,
-    QImage,
-    QKeySequence,
-)
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QImage, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
+    QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListView,
     QMenu,
-    QMessageBox,
     QPushButton,
     QSplitter,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -39,81 +31,58 @@ from app.errors import EaselError
 from app.library.gallery import Gallery, GalleryItem
 from app.library.infotext import parse_infotext, request_from_infotext
 from app.request import GenerationRequest
+from app.ui.gallery_actions import (
+    ask_delete,
+    choose_export_folder,
+    no_file_manager_text,
+    reveal_command,
+    reveal_in_file_manager,
+)
+from app.ui.gallery_bulk import GalleryBulkActions
 from app.ui.gallery_detail import GalleryDetailPane
+from app.ui.gallery_drops import GalleryDrops
+from app.ui.gallery_filters import GalleryFilterBar
 from app.ui.gallery_model import GalleryModel, ItemRole, ThumbnailDelegate, icon_grid_size
-from app.ui.imageio import copy_image_to_clipboard, image_paths_from_mime, qimage_to_pil
+from app.ui.gallery_viewer import ImageViewer
+from app.ui.imageio import copy_image_to_clipboard
 from app.ui.thumbnails import ThumbnailLoader
 
+__all__ = ["GalleryWidget", "no_file_manager_text", "reveal_command", "reveal_in_file_manager"]
+
 ICON_SIZE = 168
-SEARCH_DELAY_MS = 150
 PREVIEW_BOUND = QSize(1536, 1536)
 
 
-def reveal_command(path: Path, platform: str = sys.platform) -> list[str] | None:
-    """The command that shows `path` selected in the file manager; None: open its folder.
-
-    Linux file managers have no common "select this file" switch, so there the folder is
-    opened with QDesktopServices instead.
-    """
-    if platform == "darwin":
-        return ["open", "-R", str(path)]
-    if platform.startswith("win"):
-        # Explorer parses "/select," itself; the path follows as its own (quoted) argument.
-        return ["explorer", "/select,", str(path)]
-    return None
-
-
-def reveal_in_file_manager(path: Path, platform: str = sys.platform) -> bool:
-    """False when no file manager could be started."""
-    command = reveal_command(path, platform)
-    if command is None:
-        return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent))))
-    try:
-        subprocess.Popen(command)  # noqa: S603 - fixed programs, path as one argument
-    except OSError:
-        return False
-    return True
-
-
-def no_file_manager_text(path: Path) -> str:
-    return f"No file manager was found to show {path.name}; it is in {path.parent}."
-
-
-def _ask_delete(parent: QWidget, item: GalleryItem) -> bool:
-    answer = QMessageBox.question(
-        parent,
-        "Delete picture",
-        f"Delete {item.path.name}? The file is moved to the trash where your system has one.",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-        QMessageBox.StandardButton.Cancel,
-    )
-    return answer == QMessageBox.StandardButton.Yes
-
-
-class GalleryWidget(QWidget):
+class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
     restoreRequested = Signal(object)  # GenerationRequest
     sendToCanvasRequested = Signal(str)  # path
+    upscaleRequested = Signal(str)  # path
     reconciled = Signal()
+    notice = Signal(str)  # a sentence for the window (the index was rebuilt...)
 
     def __init__(self, gallery: Gallery, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("galleryWidget")
         self.gallery = gallery
         # Injectable so tests (and a future "don't ask again") can answer for the user.
-        self.confirm_delete: Callable[[QWidget, GalleryItem], bool] = _ask_delete
+        self.confirm_delete: Callable[[QWidget, list[str], bool], bool] = ask_delete
+        self.choose_folder: Callable[[QWidget, int], Path | None] = choose_export_folder
         self.loader = ThumbnailLoader(gallery, parent=self)
         self.model = GalleryModel(gallery, self.loader, ICON_SIZE)
+        self.viewer: ImageViewer | None = None
 
-        self.search = QLineEdit()
-        self.search.setObjectName("gallerySearch")
-        self.search.setPlaceholderText("Search prompts…")
-        self.search.setClearButtonEnabled(True)
-        self.count_label = QLabel()
-        self.count_label.setObjectName("galleryCount")
+        self.filters = GalleryFilterBar()
+        self.search = self.filters.search
+        self.count_label = self.filters.count_label
         self.message = QLabel()
         self.message.setObjectName("galleryMessage")
         self.message.setWordWrap(True)
         self.message.hide()
+        self.retry_button = QPushButton("Retry save")
+        self.retry_button.setObjectName("retrySave")
+        self.retry_button.setToolTip("Write the pictures that could not be saved")
+        self.retry_button.clicked.connect(self.retry_save)
+        self.retry_button.hide()
 
         self.view = QListView()
         self.view.setObjectName("galleryGrid")
@@ -128,7 +97,7 @@ class GalleryWidget(QWidget):
         self.view.setLayoutMode(QListView.LayoutMode.Batched)
         self.view.setBatchSize(200)
         self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setDragDropMode(QAbstractItemView.DragDropMode.NoDragDrop)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.setModel(self.model)
@@ -136,17 +105,18 @@ class GalleryWidget(QWidget):
         self.view.setMouseTracking(True)
         self.view.viewport().setAcceptDrops(True)
         self.view.viewport().installEventFilter(self)
+        self.view.installEventFilter(self)  # Ctrl+A and Enter on the grid
 
         self.detail = GalleryDetailPane()
         self._build_actions()
         self._layout()
 
-        self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DELAY_MS)
-        self._search_timer.timeout.connect(self._apply_search)
         self._prefetch_timer = QTimer(self, singleShot=True, interval=0)
         self._prefetch_timer.timeout.connect(self._prefetch_visible)
-        self.search.textChanged.connect(self._search_timer.start)
+        self.filters.changed.connect(self.refresh)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self.view.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.view.doubleClicked.connect(lambda index: self.open_viewer(index.row()))
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.verticalScrollBar().valueChanged.connect(self._prefetch_timer.start)
         self.model.rowsInserted.connect(self._prefetch_timer.start)
@@ -155,6 +125,7 @@ class GalleryWidget(QWidget):
         # New thumbnails: repaint the grid once per batch (no per-row dataChanged).
         self.loader.add_listener(lambda _ids: self.view.viewport().update())
 
+        self.filters.set_models(gallery.models())
         self.refresh()
         # Files added or removed while Easel was closed: sync off the UI thread.
         self.loader.run_task(gallery.reconcile, self._reconcile_done)
@@ -174,40 +145,62 @@ class GalleryWidget(QWidget):
         self.restore_action = self._action("Use settings", self.restore_selected)
         self.restore_action.setToolTip("Put this picture's prompt and settings into the form")
         self.canvas_action = self._action("Send to canvas", self.send_selected_to_canvas)
+        self.upscale_action = self._action("Upscale…", self.upscale_selected)
+        self.upscale_action.setToolTip("Make a larger copy (2x or 4x) with an upscaler")
         self.copy_action = self._action(
             "Copy image", self.copy_selected, QKeySequence.StandardKey.Copy
         )
         self.reveal_action = self._action("Show in folder", self.reveal_selected)
+        self.export_action = self._action("Export…", self.export_selected)
+        self.export_action.setToolTip(
+            "Copy the selected pictures, with their settings, to a folder"
+        )
         self.delete_action = self._action(
             "Delete…", self.delete_selected, QKeySequence.StandardKey.Delete
         )
-        self._item_actions = [
+        self.favourite_action = self._action(
+            "☆ Favourite", self.toggle_favourite_selected, "Ctrl+D"
+        )
+        self.favourite_action.setToolTip("Favourite: star the selected pictures (Ctrl+D)")
+        self.view_action = self._action("View", lambda: self._open_current())
+        self.view_action.setToolTip("See the picture full size (double-click, Enter)")
+        # Acting on the current picture only, and on every selected picture.
+        self._single_actions = [
             self.restore_action,
             self.canvas_action,
+            self.upscale_action,
             self.copy_action,
             self.reveal_action,
-            self.delete_action,
+            self.view_action,
         ]
+        self._bulk_actions = [self.favourite_action, self.export_action, self.delete_action]
+        self._item_actions = self._single_actions + self._bulk_actions
         for action in self._item_actions:
             button = QPushButton(action.text())
+            if action is self.favourite_action:
+                self.star_button = button
             button.setObjectName("dangerButton" if action is self.delete_action else "")
             button.setToolTip(action.toolTip() or action.text())
             button.clicked.connect(action.trigger)
             action.enabledChanged.connect(button.setEnabled)
-            self.detail.actions_row.addWidget(button)
+            action.changed.connect(lambda b=button, a=action: b.setText(a.text()))
+            row = self.detail.bulk_row if action in self._bulk_actions else self.detail.actions_row
+            row.addWidget(button)
         self.detail.actions_row.addStretch(1)
+        self.detail.bulk_row.addStretch(1)
 
     def _layout(self) -> None:
-        top = QHBoxLayout()
-        top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.search, 1)
-        top.addWidget(self.count_label)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(8, 8, 0, 8)
-        left_layout.addLayout(top)
+        left_layout.addWidget(self.filters)
         left_layout.addWidget(self.view, 1)
-        left_layout.addWidget(self.message)
+        bottom = QFrame()
+        bottom_row = QHBoxLayout(bottom)
+        bottom_row.setContentsMargins(0, 0, 0, 0)
+        bottom_row.addWidget(self.message, 1)
+        bottom_row.addWidget(self.retry_button)
+        left_layout.addWidget(bottom)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.detail)
@@ -223,9 +216,9 @@ class GalleryWidget(QWidget):
 
     @Slot()
     def refresh(self) -> None:
-        """Reload the rows for the current search, keeping the selection where it can."""
+        """Reload the rows for the current search and filters, keeping the current picture."""
         keep = self.selected_item()
-        self.model.set_query(self.search.text())
+        self.model.set_query(self.filters.filter())
         self._update_count()
         if keep is not None and self.model.row_of(keep.id) >= 0:
             self.select_row(self.model.row_of(keep.id))
@@ -238,49 +231,28 @@ class GalleryWidget(QWidget):
         if not paths:
             return
         self.model.prepend_new([str(p) for p in paths])
+        self.filters.set_models(self.gallery.models())
         self._update_count()
         if self.selected_item() is None and self.model.rowCount():
             self.select_row(0)
 
-    def import_paths(self, paths: list[Path]) -> list[GalleryItem]:
-        """Copy pictures from elsewhere into the gallery (with their parameters)."""
-        imported: list[GalleryItem] = []
-        errors: list[str] = []
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            for path in paths:
-                try:
-                    imported.append(self.gallery.import_file(path))
-                except EaselError as exc:
-                    errors.append(str(exc))
-        finally:
-            QApplication.restoreOverrideCursor()
-        if imported:
-            self.add_paths([str(item.path) for item in imported])
-            self.select_row(self.model.row_of(imported[-1].id))
-        self._say(
-            errors[0]
-            if len(errors) == 1
-            else f"{len(errors)} files could not be imported; {errors[0]}"
-            if errors
-            else ""
-        )
-        return imported
-
-    def import_image(self, image: QImage) -> GalleryItem | None:
-        """Raw pixels dropped from a browser or another app (no file, no parameters)."""
-        try:
-            item = self.gallery.add(qimage_to_pil(image, "RGBA"), "")
-        except EaselError as exc:
-            self._say(str(exc))
-            return None
-        self.add_paths([str(item.path)])
-        self.select_row(self.model.row_of(item.id))
-        return item
-
     def selected_item(self) -> GalleryItem | None:
+        """The current picture (the one the detail pane shows)."""
         index = self.view.currentIndex()
         return index.data(ItemRole) if index.isValid() else None
+
+    def selected_items(self) -> list[GalleryItem]:
+        """Every selected picture in grid order; the current one when none is selected."""
+        rows = sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
+        items = [item for row in rows if (item := self.model.item(row)) is not None]
+        if not items and (current := self.selected_item()) is not None:
+            items = [current]
+        return items
+
+    def select_all(self) -> None:
+        """Ctrl+A: every picture that matches, not only the rows loaded so far."""
+        self.model.fetch_all()
+        self.view.selectAll()
 
     def select_row(self, row: int) -> None:
         if 0 <= row < self.model.rowCount():
@@ -306,6 +278,11 @@ class GalleryWidget(QWidget):
         if item is not None:
             self.sendToCanvasRequested.emit(str(item.path))
 
+    def upscale_selected(self) -> None:
+        item = self.selected_item()
+        if item is not None:
+            self.upscaleRequested.emit(str(item.path))
+
     def copy_selected(self) -> None:
         item = self.selected_item()
         if item is None:
@@ -322,26 +299,37 @@ class GalleryWidget(QWidget):
         if item is not None and not reveal_in_file_manager(item.path):
             self._say(no_file_manager_text(item.path))
 
-    def delete_selected(self) -> None:
-        item = self.selected_item()
-        if item is None or not self.confirm_delete(self, item):
-            return
-        row = self.model.row_of(item.id)
-        try:
-            self.gallery.delete(item.id)
-        except EaselError as exc:
-            self._say(str(exc))
-            return
-        self.model.remove_id(item.id)
-        self._update_count()
-        if self.model.rowCount():
-            self.select_row(min(row, self.model.rowCount() - 1))
-        else:
-            self._show(None)
+    def _open_current(self) -> None:
+        self.open_viewer()
+
+    def open_viewer(self, row: int | None = None) -> ImageViewer | None:
+        """The full-size viewer on `row` (default: the current picture)."""
+        if row is None:
+            index = self.view.currentIndex()
+            row = index.row() if index.isValid() else -1
+        if self.model.item(row) is None:
+            return None
+        viewer = ImageViewer(self.model, row, self)
+        viewer.favouriteRequested.connect(self._viewer_star)
+        viewer.rowChanged.connect(lambda r: self.view.setCurrentIndex(self.model.index(r)))
+        viewer.finished.connect(self._viewer_closed)
+        viewer.resize(self.window().size())
+        self.viewer = viewer
+        viewer.open()
+        return viewer
 
     # --- drops -----------------------------------------------------------------------
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.view and event.type() == QEvent.Type.KeyPress:
+            key = event  # type: ignore[assignment]
+            assert isinstance(key, QKeyEvent)
+            if key.matches(QKeySequence.StandardKey.SelectAll):
+                self.select_all()
+                return True
+            if key.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.open_viewer()
+                return True
         if watched is self.view.viewport():
             kind = event.type()
             if kind == QEvent.Type.Resize:
@@ -353,54 +341,52 @@ class GalleryWidget(QWidget):
                 return True
         return super().eventFilter(watched, event)
 
-    def _accept_drag(self, event: QDragEnterEvent) -> bool:
-        mime = event.mimeData()
-        if event.source() is not self.view and (image_paths_from_mime(mime) or mime.hasImage()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
-        return True
-
-    def handle_drop(self, event: QDropEvent) -> None:
-        mime = event.mimeData()
-        paths = image_paths_from_mime(mime)
-        if paths:
-            self.import_paths(paths)
-        elif mime.hasImage():
-            self.import_image(QImage(mime.imageData()))
-        else:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-
     # --- internals -------------------------------------------------------------------
 
     def _say(self, text: str) -> None:
         self.message.setText(text)
         self.message.setVisible(bool(text))
 
-    def _apply_search(self) -> None:
-        if self.search.text().strip() != self.model.query:
-            self.refresh()
-
     def _update_count(self) -> None:
         total = self.model.total
         noun = "picture" if total == 1 else "pictures"
-        if self.model.query:
-            self.count_label.setText(f"{total} matching")
-        else:
-            self.count_label.setText(f"{total} {noun}")
-        has = self.selected_item() is not None
-        for action in self._item_actions:
-            action.setEnabled(has)
+        text = f"{total} matching" if self.model.view.is_filtered() else f"{total} {noun}"
+        selected = len(self.view.selectionModel().selectedIndexes())
+        if selected > 1:
+            text += f"  ·  {selected} selected"
+        self.filters.set_count(text)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        items = self.selected_items()
+        for action in self._single_actions:
+            action.setEnabled(self.selected_item() is not None)
+        for action in self._bulk_actions:
+            action.setEnabled(bool(items))
+        n = len(items)
+        self.export_action.setText(f"Export {n}…" if n > 1 else "Export…")
+        self.delete_action.setText(f"Delete {n}…" if n > 1 else "Delete…")
+        starred = bool(items) and all(item.favourite for item in items)
+        self.favourite_action.setText("★ Favourite" if starred else "☆ Favourite")
 
     def _current_changed(self, *_: object) -> None:
         self._show(self.selected_item())
 
+    def _selection_changed(self, *_: object) -> None:
+        self._update_count()
+
+    def _viewer_star(self, item_id: int) -> None:
+        item = self.gallery.get(item_id)
+        if item is not None:
+            self.set_favourite([item_id], not item.favourite)
+
+    def _viewer_closed(self, *_: object) -> None:
+        self.viewer = None
+        self.view.setFocus()
+
     def _show(self, item: GalleryItem | None) -> None:
         self.detail.show_item(item)
-        for action in self._item_actions:
-            action.setEnabled(item is not None)
+        self._update_actions()
         if item is not None:
             self.detail.image_view.set_hint("Loading…")
             self.loader.request_preview(item, PREVIEW_BOUND)
@@ -418,14 +404,20 @@ class GalleryWidget(QWidget):
                 else f"The gallery folder could not be scanned ({result})."
             )
         elif result != (0, 0):
+            self.filters.set_models(self.gallery.models())
             self.refresh()
+        if self.gallery.notice:
+            self._say(self.gallery.notice)
+            self.notice.emit(self.gallery.notice)
+            self.gallery.notice = ""
         self.reconciled.emit()
 
     def _context_menu(self, pos: QPoint) -> None:
         index = self.view.indexAt(pos)
         if not index.isValid():
             return
-        self.view.setCurrentIndex(index)
+        if not self.view.selectionModel().isSelected(index):
+            self.view.setCurrentIndex(index)  # right-click inside a selection keeps it
         menu = QMenu(self)
         for action in self._item_actions:
             if action is self.delete_action:
@@ -435,7 +427,12 @@ class GalleryWidget(QWidget):
 
     def _fit_grid(self) -> None:
         """Cells share the width evenly, so the grid never leaves a ragged gap at the right."""
-        width = self.view.viewport().width() - 2
+        # The width QListView lays out in: it always reserves the style's scroll bar extent
+        # (QListViewPrivate::prepareItemsLayout), which a style sheet's thinner bar can
+        # make wider than the bar drawn; using the viewport's width wraps a column early.
+        bar = self.view.verticalScrollBar()
+        extent = self.view.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, bar)
+        width = self.view.maximumViewportSize().width() - extent - 2
         target = icon_grid_size(ICON_SIZE).width()
         columns = max(1, round(width / target))
         cell = max(64, width // columns)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.control_panel import ControlPanel
 from app.ui.network_browser import NetworkBrowser
 from app.ui.preview_panel import PreviewPanel
 from app.ui.prompt_panel import PromptPanel
@@ -40,6 +41,7 @@ class GenerateTab(QSplitter):
         self.networks_button.toggled.connect(self.network_browser.setVisible)
         self.network_browser.insertRequested.connect(self.prompt_panel.insert_text)
         self.settings_panel = SettingsPanel()
+        self.control_panel = ControlPanel()
         self.generate_button = QPushButton(icon("sparkles"), "  Generate")
         self.generate_button.setObjectName("generateButton")
         self.generate_button.setToolTip("Generate (Ctrl+Enter); queues behind running jobs")
@@ -61,7 +63,7 @@ class GenerateTab(QSplitter):
         left.addWidget(self.networks_button)
         left.addWidget(self.network_browser, 1)
         left.addWidget(self.settings_panel)
-        left.addLayout(buttons)
+        left.addWidget(self.control_panel)
         scroll = QScrollArea()
         scroll.setObjectName("sideScroll")
         scroll.setWidgetResizable(True)
@@ -70,6 +72,18 @@ class GenerateTab(QSplitter):
         scroll.setWidget(left_inner)
         # Never clip the controls: the panel is at least as wide as they need (plus a scroll bar).
         scroll.setMinimumWidth(left_inner.minimumSizeHint().width() + 12)
+        self.side_scroll = scroll
+        # Generate and Cancel stay in sight below the scrolling settings, however long they get.
+        side = QWidget()
+        side.setObjectName("sidePanel")
+        side_box = QVBoxLayout(side)
+        side_box.setContentsMargins(0, 0, 0, 0)
+        side_box.setSpacing(0)
+        side_box.addWidget(scroll, 1)
+        button_bar = QWidget()
+        button_bar.setLayout(buttons)
+        buttons.setContentsMargins(16, 10, 16, 14)
+        side_box.addWidget(button_bar)
 
         self.preview_panel = PreviewPanel()
         center = QWidget()
@@ -85,7 +99,7 @@ class GenerateTab(QSplitter):
         rbox.addWidget(self.queue_panel)
         right.setMinimumWidth(240)
 
-        for widget in (scroll, center, right):
+        for widget in (side, center, right):
             self.addWidget(widget)
         self.setStretchFactor(1, 1)
         self.setSizes([400, 740, 300])

@@ -37,6 +37,7 @@ from app.ui.resume_banner import ResumeBanner
 from app.ui.settings import UiSettings, load_settings, save_settings
 from app.ui.state import JobsState, format_duration, progress_text
 from app.ui.status_line import StatusLabel, show_note
+from app.ui.upscale_dialog import UpscaleFlow
 from app.workers.engine_worker import EngineWorker
 from app.workers.jobs import JobResult
 from app.workers.models_worker import ModelsWorker
@@ -134,10 +135,15 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self._build_generate_tab(), "Generate")
         self.gallery_widget: GalleryWidget | None = None
+        self.upscales = UpscaleFlow(self)
+        self.models_worker.modelsListed.connect(self.upscales.set_listing)
         if self.gallery is not None:
             self.gallery_widget = GalleryWidget(self.gallery)
             self.gallery_widget.restoreRequested.connect(self.restore_request)
             self.gallery_widget.sendToCanvasRequested.connect(self.send_to_canvas)
+            self.gallery_widget.notice.connect(self.show_error)  # "index rebuilt from 42"
+            self.gallery_widget.upscaleRequested.connect(self.upscales.open)
+            self.upscales.pictureAdded.connect(lambda p: self.gallery_widget.add_paths([p]))
             self.tabs.addTab(self.gallery_widget, "Gallery")
         self.canvas = CanvasWidget()
         self.canvas.generateRequested.connect(self.generate_from_canvas)
@@ -193,6 +199,8 @@ class MainWindow(QMainWindow):
         self.network_browser = tab.network_browser
         tab.network_browser.refreshRequested.connect(self.models_worker.refresh_networks)
         self.models_worker.networksListed.connect(tab.network_browser.set_networks)
+        self.control_panel = tab.control_panel
+        self.models_worker.modelsListed.connect(tab.control_panel.set_models)
         return tab
 
     def _connect_worker(self) -> None:
@@ -245,6 +253,7 @@ class MainWindow(QMainWindow):
             if self.gallery_widget is not None:
                 self.gallery_widget.shutdown()
             self.worker.shutdown()
+            self.upscales.shutdown()
             self.models_worker.shutdown()
             if self._owns_gallery and self.gallery is not None:
                 self.gallery.close()
@@ -324,7 +333,7 @@ class MainWindow(QMainWindow):
         ids = []
         for i in range(s.batch_count):
             seed = s.seed if s.seed < 0 else (s.seed + i * s.batch_size) % (MAX_SEED + 1)
-            job = self.submit(s.to_request(seed=seed))
+            job = self.submit(s.to_request(seed=seed, controlnets=self.control_panel.units()))
             if job is None:
                 break
             ids.append(job)
@@ -401,6 +410,7 @@ class MainWindow(QMainWindow):
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
         self._restore_model(request.model)
+        self.control_panel.apply_units(tuple(request.controlnets))
         self.tabs.setCurrentIndex(0)
 
     def _restore_model(self, model: str) -> None:
@@ -459,6 +469,8 @@ class MainWindow(QMainWindow):
         self.show_error(message)
         if job_id == self._running_job:
             self.preview_panel.preview.clear()  # no half-made picture stays up
+        if self.gallery_widget is not None and self.gallery_widget.check_unsaved():
+            self.banner.set_action("Retry save", self.gallery_widget.retry_save)  # full disk
         self._job_over(job_id, "Failed")
 
     def _job_cancelled(self, job_id: int) -> None:

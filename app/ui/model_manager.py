@@ -38,6 +38,7 @@ KIND_FILTERS.insert(2, ("Inpainting checkpoints", "inpainting"))
 FAMILY_LABELS = {
     "sd1": "SD 1.x", "sd2": "SD 2.x", "sd2-v": "SD 2.x (768, v)", "sdxl": "SDXL",
     "lora-sd1": "SD 1.x", "taesd": "SD 1.x/2.x", "taesdxl": "SDXL",
+    "controlnet-sd1": "SD 1.x", "controlnet-sdxl": "SDXL", "preprocessor": "Any",
 }  # fmt: skip
 SOURCE_LABELS = {
     "catalog": "Hugging Face",

@@ -275,10 +275,10 @@ class _EngineLoop(QObject):
             from app.library.gallery import Gallery
 
             self._gallery = Gallery()
-        return [
-            str(self._gallery.add(image, text, seed=seed).path)
-            for image, text, seed in zip(result.images, result.infotexts, result.seeds, strict=True)
-        ]
+        # A picture that cannot be written (full disk) is kept by the gallery to retry.
+        images, texts, seeds = list(result.images), list(result.infotexts), list(result.seeds)
+        items = self._gallery.add_many(images, texts, seeds)
+        return [str(item.path) for item in items]
 
 
 class EngineWorker(QObject):
