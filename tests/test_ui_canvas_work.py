@@ -398,36 +398,3 @@ def test_the_control_drawing_is_shown_as_a_layer(qtbot, small_window: MainWindow
     assert not canvas.doc.has_control()
     canvas.doc.undo_stack.undo()
     assert canvas.doc.has_control()
-
-
-def test_queue_entries_show_their_mode_and_a_thumbnail(qtbot) -> None:
-    from PIL import Image
-
-    from app.ui.queue_panel import DETAIL_ROLE, QueuePanel
-    from app.ui.state import JobsState
-
-    jobs = JobsState()
-    panel = QueuePanel(jobs)
-    qtbot.addWidget(panel)
-    panel.resize(320, 300)
-    panel.show()
-    start = Image.new("RGB", (600, 300), (200, 40, 40))
-    jobs.queued(1, GenerationRequest("a lamp", mode="inpaint", init_image=start, mask=start))
-    jobs.queued(2, GenerationRequest("a sea", mode="outpaint", init_image=start))
-    jobs.queued(3, GenerationRequest("a cat"))
-    inpaint, outpaint, txt2img = (panel.item_for(i) for i in (1, 2, 3))
-    assert inpaint.data(DETAIL_ROLE).startswith("Inpaint  ·  ")
-    assert outpaint.data(DETAIL_ROLE).startswith("Outpaint  ·  ")
-    assert txt2img.data(DETAIL_ROLE).startswith("queued")
-    thumb = inpaint.data(Qt.ItemDataRole.DecorationRole)
-    assert isinstance(thumb, QImage) and (thumb.width(), thumb.height()) == (80, 40)
-    assert thumb.pixelColor(10, 10) == QColor(200, 40, 40)
-    assert txt2img.data(Qt.ItemDataRole.DecorationRole) is None
-    shot = panel.list.viewport().grab().toImage()
-    rect = panel.list.visualItemRect(inpaint)
-    # The thumbnail is painted in the row, left of the text.
-    reds = sum(
-        shot.pixelColor(x, rect.center().y()) == QColor(200, 40, 40)
-        for x in range(rect.left(), rect.left() + 90)
-    )
-    assert reds > 20

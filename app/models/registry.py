@@ -209,6 +209,13 @@ def _all_models(include_available: bool) -> list[ModelInfo]:
         for p in _scan(Path(folder)):
             hint = kinds.kind_of_path(p, Path(folder))
             models.append(_file_model(p, "library", state.default, hint))
+    listed = {m.path for m in models}
+    for file in state.files:  # opened from the window's picker: used in place, never copied
+        if file not in listed:
+            if Path(file).is_file():
+                models.append(_file_model(Path(file), "library", state.default))
+            else:
+                models.append(_gone_file(file, state.default))
     for folder in state.diffusers:
         p = Path(folder)
         mid = f"folder:{p}"
@@ -238,6 +245,45 @@ def _all_models(include_available: bool) -> list[ModelInfo]:
                 for m in models
             ]
     return models
+
+
+def _gone_file(file: str, default: str) -> ModelInfo:
+    mid = f"file:{file}"
+    return ModelInfo(
+        mid, Path(file).stem, "checkpoint", None, "library", file, 0, False,
+        default=default == mid, problem="the file is gone",
+    )  # fmt: skip
+
+
+def _pin_default() -> None:
+    """Write down the default that stands in (the first usable model) before the list
+    changes, so adding a model never changes the default unless the user asks."""
+    with _LOCK:
+        if _load_state().default:
+            return
+    current = next((m for m in _all_models(False) if m.default and m.usable), None)
+    if current is not None:
+        with _LOCK:
+            state = _load_state()
+            if not state.default:
+                state.default = current.id
+                _save_state(state)
+
+
+def add_file(path: str | Path) -> ModelInfo:
+    """List a single model file where it is (opened from the window), without copying it."""
+    src = Path(path).expanduser().resolve()
+    if not src.is_file():
+        raise ModelLoadError(f"{str(src)!r} does not exist; check the path.")
+    if src.suffix.lower() not in MODEL_SUFFIXES:
+        raise ModelLoadError(f"{src.name} is not a .safetensors or .ckpt model file.")
+    _pin_default()
+    with _LOCK:
+        state = _load_state()
+        if str(src) not in state.files:
+            state.files.append(str(src))
+            _save_state(state)
+    return find(str(src))
 
 
 def find(model_id_or_path: str) -> ModelInfo:
@@ -292,6 +338,7 @@ def import_path(path: str | Path, on_step: Callable[[str], None] | None = None) 
     src = Path(path).expanduser()
     if not src.exists():
         raise ModelLoadError(f"{str(src)!r} does not exist; check the path.")
+    _pin_default()  # importing never changes the default
     if src.is_dir():
         return _add_folder(src.resolve())
     info = inspect_checkpoint(src)  # refuses unsafe pickles and broken files, with a sentence
@@ -396,7 +443,11 @@ def remove(model_id: str) -> str:
             state.default = ""
         if m.source == "folder":
             state.diffusers = [f for f in state.diffusers if f != m.path]
+        opened_in_place = m.path in state.files
+        state.files = [f for f in state.files if f != m.path]
         _save_state(state)
+    if opened_in_place:
+        return f"Easel no longer lists {m.name}; the file is untouched."
     if m.source == "catalog":
         entry = catalog.get(m.id)
         cache = hubcache.repo_folder(entry.repo_id)

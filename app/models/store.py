@@ -20,6 +20,7 @@ class _State:
     default: str = ""
     folders: list[str] = field(default_factory=list)  # model libraries, scanned in place
     diffusers: list[str] = field(default_factory=list)  # diffusers folders added in place
+    files: list[str] = field(default_factory=list)  # single model files opened in place
 
 
 def models_dir() -> Path:
@@ -39,6 +40,7 @@ def _load_state() -> _State:
             default=str(raw.get("default", "")),
             folders=[str(p) for p in raw.get("folders", [])],
             diffusers=[str(p) for p in raw.get("diffusers", [])],
+            files=[str(p) for p in raw.get("files", [])],
         )
     except (OSError, ValueError, AttributeError):
         return _State()

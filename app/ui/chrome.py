@@ -96,7 +96,9 @@ class ModelPicker(QWidget):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.open_button = QToolButton()
         self.open_button.setIcon(icon("folder"))
-        self.open_button.setToolTip("Open a diffusers model folder (the one with model_index.json)")
+        self.open_button.setToolTip(
+            "Open a model: a .safetensors or .ckpt file, or a diffusers folder"
+        )
         self.names: dict[str, str] = {}
         self.open_button.clicked.connect(self.openRequested)
         row = QHBoxLayout(self)
@@ -121,7 +123,7 @@ class ModelPicker(QWidget):
             self.combo.addItem(names.get(path) or Path(path).name or path, path)
             self.combo.setItemData(self.combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
         self.combo.insertSeparator(self.combo.count())
-        self.combo.addItem(icon("folder"), "Open model folder…", OPEN_FOLDER)
+        self.combo.addItem(icon("folder"), "Open a model…", OPEN_FOLDER)
         index = self.combo.findData(current)
         self.combo.setCurrentIndex(max(index, 0))
         self.combo.blockSignals(False)

@@ -294,8 +294,9 @@ class EngineController(QObject):
         self.host_status: tuple[str, bool | None] = ("", None)
         self.dialog: SettingsDialog | None = None
 
-    def make_worker(self, s: UiSettings, gallery: Any) -> Any:
-        """The worker the settings ask for; this computer's when the server's is unusable."""
+    def make_worker(self, s: UiSettings, gallery: Any, store: Any = None) -> Any:
+        """The worker the settings ask for; this computer's when the server's is unusable.
+        ``store`` (a JobStore) keeps this computer's queue across restarts."""
         from app.workers.engine_worker import EngineWorker
 
         if s.engine == "server":
@@ -305,7 +306,9 @@ class EngineController(QObject):
                 )
             except Exception as exc:  # noqa: BLE001 - a bad address: say so, run locally
                 self.error.emit(f"{exc} Easel uses this computer meanwhile.")
-        return EngineWorker(gallery=gallery, device=self.device, parent=self.window)
+        if store is None:
+            store = getattr(self.window, "_owned_store", None)
+        return EngineWorker(gallery=gallery, device=self.device, parent=self.window, store=store)
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.window.current_settings(), self.window)

@@ -26,12 +26,20 @@ def reveal_command(path: Path, platform: str = sys.platform) -> list[str] | None
     return None
 
 
-def reveal_in_file_manager(path: Path, platform: str = sys.platform) -> None:
+def reveal_in_file_manager(path: Path, platform: str = sys.platform) -> bool:
+    """False when no file manager could be started."""
     command = reveal_command(path, platform)
     if command is None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))
-        return
-    subprocess.Popen(command)  # noqa: S603 - fixed programs, path as one argument
+        return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent))))
+    try:
+        subprocess.Popen(command)  # noqa: S603 - fixed programs, path as one argument
+    except OSError:
+        return False
+    return True
+
+
+def no_file_manager_text(path: Path) -> str:
+    return f"No file manager was found to show {path.name}; it is in {path.parent}."
 
 
 def delete_question(names: list[str], uses_trash: bool) -> tuple[str, str]:

@@ -34,6 +34,7 @@ from app.request import GenerationRequest
 from app.ui.gallery_actions import (
     ask_delete,
     choose_export_folder,
+    no_file_manager_text,
     reveal_command,
     reveal_in_file_manager,
 )
@@ -46,7 +47,7 @@ from app.ui.gallery_viewer import ImageViewer
 from app.ui.imageio import copy_image_to_clipboard
 from app.ui.thumbnails import ThumbnailLoader
 
-__all__ = ["GalleryWidget", "reveal_command", "reveal_in_file_manager"]
+__all__ = ["GalleryWidget", "no_file_manager_text", "reveal_command", "reveal_in_file_manager"]
 
 ICON_SIZE = 168
 PREVIEW_BOUND = QSize(1536, 1536)
@@ -295,8 +296,8 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
 
     def reveal_selected(self) -> None:
         item = self.selected_item()
-        if item is not None:
-            reveal_in_file_manager(item.path)
+        if item is not None and not reveal_in_file_manager(item.path):
+            self._say(no_file_manager_text(item.path))
 
     def _open_current(self) -> None:
         self.open_viewer()

@@ -12,7 +12,6 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.errors import EaselError, InvalidRequest
 from app.library.gallery import Gallery
+from app.library.jobstore import JobStore
 from app.request import MAX_SEED, GenerationRequest, validate
 from app.ui.canvas import CanvasWidget
 from app.ui.chrome import ErrorBanner, ModelPicker
@@ -33,10 +33,15 @@ from app.ui.first_run_fast import advise_fast_path
 from app.ui.gallery_view import GalleryWidget
 from app.ui.generate_tab import GenerateTab
 from app.ui.model_manager import FirstRunBanner, ModelManagerWidget
+from app.ui.model_match import find_model, model_not_installed_text, prune_recent
+from app.ui.model_open import choose_model
 from app.ui.paste_restore import PasteRestoreOffer
+from app.ui.queue_guard import confirm_close, confirm_many_images, esc_may_cancel
 from app.ui.resources import icon
+from app.ui.resume_banner import ResumeBanner
 from app.ui.settings import RESTORED_FIELDS, UiSettings, load_settings, save_settings
 from app.ui.state import JobsState, format_duration, progress_text
+from app.ui.status_line import StatusLabel, show_note
 from app.ui.upscale_dialog import UpscaleFlow
 from app.workers.engine_worker import EngineWorker
 from app.workers.jobs import JobResult
@@ -71,10 +76,15 @@ class MainWindow(QMainWindow):
         self.banner = ErrorBanner()
         self._owns_gallery = gallery is None
         self.gallery = gallery if gallery is not None else self._open_gallery()
+        self._owned_store: JobStore | None = None
+        if worker is None:  # the queue is written down, so it survives quitting and crashing
+            self._owned_store = self._open_store()
         # Settings → Engine: this computer's engine or an Easel server's, and sharing.
         self.engine = EngineController(self, device=os.environ.get("EASEL_DEVICE") or None)
         self.engine.error.connect(self.show_error)
-        self.worker = worker or self.engine.make_worker(self.settings, self.gallery)
+        self.worker = worker or self.engine.make_worker(
+            self.settings, self.gallery, self._owned_store
+        )
 
         self.models_worker = models_worker or ModelsWorker(self)
         self._installed: dict[str, str] = {}  # path -> name of the installed models
@@ -82,12 +92,21 @@ class MainWindow(QMainWindow):
         self._build()
         self._connect_worker()
         self._restore()
+        self.resume_banner.check()  # jobs left from last time come back paused
         self.prompt_panel.prompt.setFocus()
 
     # -- construction ---------------------------------------------------------------------
     def _open_gallery(self) -> Gallery | None:
         try:
             return Gallery()
+        except EaselError as exc:
+            message = str(exc)
+            QTimer.singleShot(0, lambda: self.show_error(message))
+            return None
+
+    def _open_store(self) -> JobStore | None:
+        try:
+            return JobStore()
         except EaselError as exc:
             message = str(exc)
             QTimer.singleShot(0, lambda: self.show_error(message))
@@ -146,8 +165,8 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._prefill_canvas)
         self.model_manager = ModelManagerWidget(self.models_worker)
         self.model_manager.installedChanged.connect(self._installed_changed)
-        self.model_manager.message.connect(self.statusBar().showMessage)
-        self.models_worker.downloadFailed.connect(lambda _id, message: self.show_error(message))
+        self.model_manager.message.connect(lambda text: show_note(self.statusBar(), text))
+        self.model_manager.error.connect(self.show_error)  # the one banner for every error
         self.tabs.addTab(self.model_manager, "Models")
         self.first_run = FirstRunBanner()
         self.first_run.downloadRequested.connect(self.download_default_model)
@@ -160,10 +179,12 @@ class MainWindow(QMainWindow):
         column.addWidget(header)
         column.addWidget(self.banner)
         column.addWidget(self.first_run)
+        self.resume_banner = ResumeBanner(self.worker.store, self.worker)
+        column.addWidget(self.resume_banner)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
-        self.status_label = QLabel("Starting…")
+        self.status_label = StatusLabel(self.statusBar(), "Starting…")
         self.model_label = QLabel("")
         self.model_label.setObjectName("dimLabel")
         self.statusBar().addWidget(self.status_label, 1)
@@ -171,7 +192,7 @@ class MainWindow(QMainWindow):
 
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, self.generate_current_tab)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel_current)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.escape_pressed)
 
     def _build_generate_tab(self) -> QWidget:
         tab = GenerateTab(self.jobs)
@@ -262,6 +283,10 @@ class MainWindow(QMainWindow):
         self.start_engine()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        pending = len(self.jobs.active())
+        if not self._closed and not confirm_close(self, pending, self.worker.store is not None):
+            event.ignore()
+            return
         if not self._closed:
             self._closed = True
             self.save_settings()
@@ -275,6 +300,8 @@ class MainWindow(QMainWindow):
             self.models_worker.shutdown()
             if self._owns_gallery and self.gallery is not None:
                 self.gallery.close()
+            if self._owned_store is not None:
+                self._owned_store.close()
         super().closeEvent(event)
 
     # -- settings -------------------------------------------------------------------------
@@ -307,10 +334,14 @@ class MainWindow(QMainWindow):
 
     def _installed_changed(self, installed: list[dict[str, Any]]) -> None:
         """The model manager's list arrived: fill the picker; pick the default on first run."""
+        before = set(self._installed)
         self._installed = {m["path"]: m["name"] for m in installed if m["path"]}
+        # A model deleted or forgotten in the Models tab leaves the picker too.
+        s = self.settings
+        s.recent_models = prune_recent(s.recent_models, before, set(self._installed))
         current = self.settings.model_path
-        if current and not Path(current).exists():
-            current = ""  # removed since last time
+        if current and (not Path(current).exists() or current in before - set(self._installed)):
+            current = ""  # deleted or forgotten: the default takes over
         if not current and installed:
             default = next((m for m in installed if m["default"]), installed[0])
             self.set_model_path(default["path"])
@@ -329,10 +360,13 @@ class MainWindow(QMainWindow):
         self.model_manager.download(self.first_run.model_id)
 
     def open_model_folder(self) -> None:
+        """Open a model file or a diffusers folder; it is listed in the Models tab too."""
         start = self.settings.model_path or str(Path.home())
-        folder = QFileDialog.getExistingDirectory(self, "Open a diffusers model folder", start)
-        if folder:
-            self.set_model_path(folder)
+        path = choose_model(self, start)
+        if path:
+            if path not in self._installed:
+                self.models_worker.open_path(path)  # listed where it is, never copied
+            self.set_model_path(path)
         else:  # put the combo back on the model in use
             self._show_models(self.settings.model_path)
 
@@ -342,6 +376,8 @@ class MainWindow(QMainWindow):
         s = self.current_settings()
         if not s.model_path and not self._remote():
             self.show_error(NO_MODEL)
+            return []
+        if not confirm_many_images(self, s.batch_size * s.batch_count, s.batch_count):
             return []
         ids = []
         for i in range(s.batch_count):
@@ -401,6 +437,11 @@ class MainWindow(QMainWindow):
                 p.prompt_text(), p.negative_text(), self.settings_panel.steps.value()
             )
 
+    def escape_pressed(self) -> None:
+        """Esc cancels only from the prompt, the preview or the queue, never to close a menu."""
+        if esc_may_cancel((self.prompt_panel, self.preview_panel, self.queue_panel)):
+            self.cancel_current()
+
     def cancel_current(self) -> None:
         if self._running_job is not None:
             self.worker.cancel(self._running_job)
@@ -431,9 +472,21 @@ class MainWindow(QMainWindow):
         for name in RESTORED_FIELDS:
             setattr(s, name, getattr(request, name))
         self.settings_panel.apply(s)
+        self._restore_model(request.model)
         self.control_panel.apply_units(tuple(request.controlnets))
         self.hires_panel.apply_request(request)
         self.tabs.setCurrentIndex(0)
+
+    def _restore_model(self, model: str) -> None:
+        """The picture's model: switch to it when installed, say which it was when not."""
+        if not model:
+            return
+        path = find_model(model, self._installed)
+        if path is None:
+            current = self._installed.get(self.settings.model_path, "")
+            self.show_error(model_not_installed_text(model, current))
+        elif path != self.settings.model_path:
+            self.set_model_path(path)
 
     def send_to_canvas(self, path: str) -> None:
         if self.canvas.load_image(path):
@@ -446,6 +499,7 @@ class MainWindow(QMainWindow):
     def _job_started(self, job_id: int) -> None:
         self._running_job = job_id
         self.jobs.started(job_id)
+        self.preview_panel.preview.clear()  # the last picture is not this job's
         self.preview_panel.set_busy("Starting…")
         self.status_label.setText("Generating…")
         self._update_buttons()
@@ -478,6 +532,8 @@ class MainWindow(QMainWindow):
     def _job_failed(self, job_id: int, message: str) -> None:
         self.jobs.failed(job_id, message)
         self.show_error(message)
+        if job_id == self._running_job:
+            self.preview_panel.preview.clear()  # no half-made picture stays up
         if self.gallery_widget is not None and self.gallery_widget.check_unsaved():
             self.banner.set_action("Retry save", self.gallery_widget.retry_save)  # full disk
         self._job_over(job_id, "Failed")
@@ -503,6 +559,7 @@ class MainWindow(QMainWindow):
             self.status_label.setText(self._ready_text())
 
     def _engine_failed(self, message: str) -> None:
+        self._engine_down = True
         self.engine_label.setText("Engine unavailable")
         self.engine_label.setProperty("state", "failed")
         self._restyle(self.engine_label)
@@ -516,6 +573,8 @@ class MainWindow(QMainWindow):
 
     def _model_ready(self, name: str) -> None:
         self.model_label.setText(name)
+        if self._running_job is not None:  # loaded: the job is starting, not loading
+            self.preview_panel.set_busy("Starting…")
 
     def _model_failed(self, message: str) -> None:
         self.model_label.setText("No model loaded")
@@ -523,6 +582,8 @@ class MainWindow(QMainWindow):
 
     # -- helpers --------------------------------------------------------------------------
     def _ready_text(self) -> str:
+        if getattr(self, "_engine_down", False):
+            return "The engine could not start."
         if not self.worker.ready:
             return "Loading engine… you can queue jobs already."
         return "Ready." if self.settings.model_path or self._remote() else NO_MODEL

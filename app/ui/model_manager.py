@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.kinds import KINDS, matches
+from app.ui.model_delete import DeletePlan, human_bytes, plan_delete
+from app.ui.model_match import disk_summary
 from app.workers.models_worker import ModelsWorker
 
 KIND_LABELS = {k.id: k.label for k in KINDS.values()} | {"unknown": "Unknown"}
@@ -45,15 +47,6 @@ SOURCE_LABELS = {
     "library": "Your folder",
     "folder": "Your folder",
 }
-
-
-def human_bytes(n: float) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= size:
-            value = n / size
-            digits = 2 if unit == "GB" else (1 if value < 100 else 0)
-            return f"{value:.{digits}f} {unit}"
-    return f"{int(n)} B"
 
 
 def human_eta(seconds: float | None) -> str:
@@ -118,7 +111,8 @@ class ModelManagerWidget(QWidget):
     """The Models tab. Emits ``installedChanged`` with the usable checkpoints (dicts)."""
 
     installedChanged = Signal(object)
-    message = Signal(str)
+    message = Signal(str)  # a note: imported, removed, default set, download done
+    error = Signal(str)  # a failure, one sentence: the window shows it in its error banner
 
     COLUMNS = ("Name", "Type", "Family", "Size", "Status", "Source")
 
@@ -182,7 +176,8 @@ class ModelManagerWidget(QWidget):
         self.download_button.clicked.connect(self.download_selected)
         self.cancel_button.clicked.connect(self.worker.cancel_download)
         self.default_button.clicked.connect(self.set_default_selected)
-        self.delete_button.clicked.connect(self.delete_selected)
+        # clicked(bool) must not land in a parameter: Delete always asks first.
+        self.delete_button.clicked.connect(lambda _checked=False: self.delete_selected())
         self.import_button.clicked.connect(self.choose_import_file)
         self.folder_button.clicked.connect(self.choose_folder)
 
@@ -225,10 +220,10 @@ class ModelManagerWidget(QWidget):
         worker.modelsListed.connect(self.show_models)
         worker.downloadProgress.connect(self._on_progress)
         worker.downloadFinished.connect(self._on_download_finished)
-        worker.downloadFailed.connect(self._on_download_stopped)
+        worker.downloadFailed.connect(self._on_download_failed)
         worker.downloadCancelled.connect(self._on_download_stopped)
         worker.operationDone.connect(self.message)
-        worker.operationFailed.connect(self.message)
+        worker.operationFailed.connect(self.error)  # import errors: the same banner as others
         self._update_buttons()
 
     # -- data ------------------------------------------------------------------------------
@@ -276,8 +271,10 @@ class ModelManagerWidget(QWidget):
         ]
         locations = payload.get("locations", {})
         where = "; ".join(f"{k}: {v}" for k, v in locations.items())
+        count, owned, in_place = disk_summary(every)
+        used = f" + {human_bytes(in_place)} used in place from your folders" if in_place else ""
         self.summary.setText(
-            f"{len(installed)} installed · {human_bytes(payload['disk'])} on disk · {where}"
+            f"{count} installed · {human_bytes(owned)} in Easel's folders{used} · {where}"
         )
         self.installedChanged.emit(installed)
         self._update_buttons()
@@ -332,21 +329,29 @@ class ModelManagerWidget(QWidget):
         if m:
             self.worker.set_default(m["id"])
 
-    def delete_selected(self, confirm: bool = True) -> None:
+    def delete_selected(self, *, confirm: bool = True) -> None:
+        """Ask (what it frees, or that the user's own files stay), then remove or forget."""
         m = self.selected()
         if not m:
             return
-        if m["source"] in ("catalog", "imported"):
-            question = f"Delete {m['name']} and free {human_bytes(m['size_bytes'])}?"
-        else:
-            question = f"Stop listing {m['name']}? Your files stay where they are."
-        if confirm and not self._confirm(question):
+        payload = getattr(self, "_payload", None) or {}
+        plan = plan_delete(m, payload.get("folders", []), payload.get("files", []))
+        if confirm and not self.confirm(self, plan):
             return
-        self.worker.remove(m["id"])
+        self.worker.remove(plan.remove_id)
 
-    def _confirm(self, question: str) -> bool:
-        answer = QMessageBox.question(self, "Easel", question)
-        return answer == QMessageBox.StandardButton.Yes
+    @staticmethod
+    def confirm(parent: QWidget, plan: DeletePlan) -> bool:
+        """The question box; tests replace it (as the gallery's ``confirm_delete``)."""
+        box = QMessageBox(parent)
+        box.setWindowTitle("Easel")
+        box.setIcon(QMessageBox.Icon.Warning if plan.deletes_files else QMessageBox.Icon.Question)
+        box.setText(plan.question)
+        go = box.addButton(plan.action, QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        return box.clickedButton() is go
 
     def choose_import_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -389,8 +394,15 @@ class ModelManagerWidget(QWidget):
         self.downloading = None
         self.progress.hide()
         self.progress_label.setText(message)
-        self.message.emit(message)
         self._update_buttons()
+
+    def _on_download_failed(self, model_id: str, message: str) -> None:
+        """Said once, in the window's error banner ("offline" in one place, not three)."""
+        self.downloading = None
+        self.progress.hide()
+        self.progress_label.hide()
+        self.error.emit(message)
+        self._render()
 
     def _selection_changed(self) -> None:
         m = self.selected()

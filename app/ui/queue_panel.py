@@ -17,13 +17,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.ui.queue_thumbs import THUMB_SIZE, mode_label, thumbnail
 from app.ui.state import CANCELLED, DONE, FAILED, FINAL_STATES, RUNNING, JobsState, excerpt
 
 JOB_ID_ROLE = Qt.ItemDataRole.UserRole
 STATE_ROLE = Qt.ItemDataRole.UserRole + 1
 PERCENT_ROLE = Qt.ItemDataRole.UserRole + 2
 DETAIL_ROLE = Qt.ItemDataRole.UserRole + 3
-THUMB = 40  # px: a job's starting picture (canvas jobs)
+THUMB_ROLE = Qt.ItemDataRole.UserRole + 4  # QImage: init image, or the result when done
+MODE_ROLE = Qt.ItemDataRole.UserRole + 5  # "Txt2img", "Inpaint", ...
+DONE_THUMB_ROLE = Qt.ItemDataRole.UserRole + 6  # the thumbnail is the result's
 
 _STATE_COLORS = {
     RUNNING: "#8b7bff",
@@ -58,15 +61,15 @@ class JobDelegate(QStyledItemDelegate):
         painter.drawEllipse(QRect(rect.left() + 10, rect.top() + 13, 8, 8))
 
         text_left = rect.left() + 26
-        thumbnail = index.data(Qt.ItemDataRole.DecorationRole)
-        if isinstance(thumbnail, QImage) and not thumbnail.isNull():
-            # The picture an inpaint/outpaint/img2img job starts from, fitted in a square.
-            box = QRect(text_left, rect.top() + (rect.height() - THUMB) // 2, THUMB, THUMB)
-            fitted = thumbnail.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRect(box.topLeft(), fitted)
+        thumb = index.data(THUMB_ROLE)
+        if isinstance(thumb, QImage) and not thumb.isNull():
+            box = QRect(
+                text_left, rect.top() + (rect.height() - THUMB_SIZE) // 2, THUMB_SIZE, THUMB_SIZE
+            )
+            target = QRect(0, 0, thumb.width(), thumb.height())
             target.moveCenter(box.center())
-            painter.drawImage(target, thumbnail)
-            text_left += THUMB + 8
+            painter.drawImage(target, thumb)
+            text_left += THUMB_SIZE + 8
         text_width = rect.right() - 10 - text_left
         title_font = QFont(option.font)
         title_font.setWeight(QFont.Weight.DemiBold)
@@ -185,6 +188,10 @@ class QueuePanel(QWidget):
     def _added(self, job_id: int) -> None:
         item = QListWidgetItem()
         item.setData(JOB_ID_ROLE, job_id)
+        entry = self._jobs.get(job_id)
+        if entry is not None:
+            item.setData(MODE_ROLE, mode_label(entry.mode))
+            item.setData(THUMB_ROLE, thumbnail(entry.init_image))
         self.list.addItem(item)
         self._items[job_id] = item
         self._changed(job_id)
@@ -197,9 +204,15 @@ class QueuePanel(QWidget):
         item.setData(Qt.ItemDataRole.DisplayRole, excerpt(entry.prompt))
         item.setData(STATE_ROLE, entry.state)
         item.setData(PERCENT_ROLE, entry.percent)
-        mode = f"{entry.mode_label}  ·  " if entry.mode_label else ""
-        item.setData(DETAIL_ROLE, f"{mode}{entry.status_text}  ·  {entry.size} × {entry.images}")
-        item.setData(Qt.ItemDataRole.DecorationRole, entry.thumbnail)
+        if entry.state == DONE and entry.paths and not item.data(DONE_THUMB_ROLE):
+            result = thumbnail(entry.paths[0])
+            if result is not None:
+                item.setData(THUMB_ROLE, result)
+                item.setData(DONE_THUMB_ROLE, True)
+        mode = item.data(MODE_ROLE) or mode_label(entry.mode)
+        item.setData(
+            DETAIL_ROLE, f"{mode}  ·  {entry.status_text}  ·  {entry.size} × {entry.images}"
+        )
         item.setToolTip(entry.message or entry.prompt)
         self._update_buttons()
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from PIL import Image
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QImage
 
 from app.request import GenerationRequest
 
@@ -76,12 +74,7 @@ class JobEntry:
     seeds: list[int] = field(default_factory=list)
     queued_at: float = field(default_factory=time.monotonic)
     mode: str = "txt2img"
-    thumbnail: QImage | None = None  # the picture an img2img/inpaint/outpaint job starts from
-
-    @property
-    def mode_label(self) -> str:
-        """ "Inpaint", "Outpaint", "Img2img" (txt2img, the usual case, says nothing)."""
-        return "" if self.mode == "txt2img" else self.mode.capitalize()
+    init_image: object = None  # the request's init image (path or PIL image), for a thumbnail
 
     @property
     def percent(self) -> int:
@@ -97,21 +90,6 @@ class JobEntry:
         if self.state == FAILED:
             return "failed"
         return self.state
-
-
-THUMBNAIL_PX = 40
-
-
-def _thumbnail(image: object) -> QImage | None:
-    """A small copy of a job's starting picture (a PIL image in memory; paths are skipped)."""
-    if not isinstance(image, Image.Image):
-        return None
-    small = image.convert("RGB")
-    small.thumbnail((THUMBNAIL_PX * 2, THUMBNAIL_PX * 2))  # 2x for high-DPI screens
-    data = small.tobytes("raw", "RGB")
-    return QImage(
-        data, small.width, small.height, 3 * small.width, QImage.Format.Format_RGB888
-    ).copy()
 
 
 class JobsState(QObject):
@@ -144,7 +122,7 @@ class JobsState(QObject):
             f"{request.width}×{request.height}",
             request.batch_size,
             mode=request.mode,
-            thumbnail=_thumbnail(request.init_image) if request.mode != "txt2img" else None,
+            init_image=request.init_image if request.mode != "txt2img" else None,
         )
         self.added.emit(job_id)
 

@@ -53,6 +53,9 @@ class _ModelsLoop(QObject):
                 {
                     "models": [m.to_dict() for m in items],
                     "disk": models.disk_usage(items),
+                    # The models folders the user added (Delete… forgets them, never deletes).
+                    "folders": list(models._load_state().folders),
+                    "files": list(models._load_state().files),  # single files used in place
                     "locations": {
                         "Downloads": str(hubcache.hub_cache_dir()),
                         "Imports": str(models.models_dir()),
@@ -109,6 +112,17 @@ class _ModelsLoop(QObject):
         self._operation(lambda m: m.import_path(path), "Imported {name} ({kind}, {family}).")
 
     @Slot(str)
+    def open_path(self, path: str) -> None:
+        """A model opened from the window's picker: listed in place (a folder or one file)."""
+
+        def add(m: Any) -> Any:
+            from pathlib import Path
+
+            return m.import_path(path) if Path(path).is_dir() else m.add_file(path)
+
+        self._operation(add, "{name} is in your models now.")
+
+    @Slot(str)
     def remove(self, model_id: str) -> None:
         self._operation(lambda m: m.remove(model_id), "{text}")
 
@@ -151,6 +165,7 @@ class ModelsWorker(QObject):
     _refresh_networks = Signal()
     _download = Signal(str)
     _import = Signal(str)
+    _open = Signal(str)
     _remove = Signal(str)
     _default = Signal(str)
 
@@ -169,6 +184,7 @@ class ModelsWorker(QObject):
         self._refresh_networks.connect(self._loop.refresh_networks)
         self._download.connect(self._loop.download)
         self._import.connect(self._loop.import_path)
+        self._open.connect(self._loop.open_path)
         self._remove.connect(self._loop.remove)
         self._default.connect(self._loop.set_default)
         self._thread.start()
@@ -187,6 +203,10 @@ class ModelsWorker(QObject):
 
     def import_path(self, path: str) -> None:
         self._import.emit(path)
+
+    def open_path(self, path: str) -> None:
+        """List a model the user opened (file or folder) where it is, without copying."""
+        self._open.emit(path)
 
     def remove(self, model_id: str) -> None:
         self._remove.emit(model_id)
