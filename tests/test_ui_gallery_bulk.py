@@ -296,3 +296,15 @@ def test_viewer_position_counts_all_matches(qtbot, widget: GalleryWidget) -> Non
     QTest.keyClick(viewer, Qt.Key.Key_Right)
     assert viewer.row == 6
     viewer.close()
+
+
+def test_the_window_fits_1024x640_with_the_gallery(qtbot) -> None:
+    """Narrow laptops: the gallery's detail pane and filter bar scroll sideways instead of
+    forcing the window wider than 1024 px."""
+    from app.ui.main_window import MainWindow
+
+    w = MainWindow(model_path=None)
+    qtbot.addWidget(w)
+    hint = w.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 640, hint
+    w.close()

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStyle,
     QVBoxLayout,
@@ -193,7 +194,7 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(8, 8, 0, 8)
-        left_layout.addWidget(self.filters)
+        left_layout.addWidget(_sideways(self.filters, self.filters.sizeHint().height()))
         left_layout.addWidget(self.view, 1)
         bottom = QFrame()
         bottom_row = QHBoxLayout(bottom)
@@ -203,7 +204,8 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         left_layout.addWidget(bottom)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
-        splitter.addWidget(self.detail)
+        # Narrow windows (1024 px) scroll the detail pane sideways instead of growing.
+        splitter.addWidget(_sideways(self.detail))
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([820, 560])
@@ -449,3 +451,20 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
         span = columns * rows
         # Half a screen above, a screen below: scrolling down is the common way.
         self.model.prefetch(first - span // 2, first + 2 * span)
+
+
+def _sideways(widget: QWidget, height: int = 0) -> QScrollArea:
+    """``widget`` in a frameless scroll area that scrolls sideways when the window is narrower
+    than the widget likes; ``height`` fixes a one-row bar's height (its own plus a scroll bar)."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setObjectName("sidewaysScroll")  # transparent: the tab's own background shows
+    area.setWidget(widget)
+    area.viewport().setAutoFillBackground(False)
+    widget.setAutoFillBackground(False)
+    area.setMinimumWidth(280)
+    if height:
+        area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        area.setFixedHeight(height + area.horizontalScrollBar().sizeHint().height())
+    return area

@@ -101,7 +101,7 @@ class GenerateTab(QSplitter):
         rbox = QVBoxLayout(right)
         rbox.setContentsMargins(16, 16, 16, 12)
         rbox.addWidget(self.queue_panel)
-        right.setMinimumWidth(240)
+        right.setMinimumWidth(200)
 
         for widget in (side, center, right):
             self.addWidget(widget)
