@@ -42,3 +42,30 @@ def test_a_corrupt_queue_file_is_set_aside(tmp_path: Path) -> None:
     with JobStore(path) as store:
         assert store.pending() == []
     assert list(tmp_path.glob("q.sqlite3.corrupt-*"))
+
+
+def test_controlnet_units_and_hires_survive_with_their_images(tmp_path) -> None:
+    from PIL import Image
+
+    from app.library.jobstore import JobStore
+    from app.request import ControlUnit, GenerationRequest
+
+    drawing = Image.new("RGB", (32, 32), (10, 200, 30))
+    req = GenerationRequest(
+        "a tree",
+        controlnets=(ControlUnit("cn-a", drawing, "scribble", 0.7), ControlUnit("cn-b", "x.png")),
+        hires=True,
+        hires_resize=(128, 96),
+    )
+    with JobStore(tmp_path / "jobs.sqlite") as store:
+        store.add(req)
+    with JobStore(tmp_path / "jobs.sqlite") as store:
+        (job,) = store.pending()
+        back = job.request
+        assert back.hires and back.hires_resize == (128, 96)
+        a, b = back.controlnets
+        assert (a.model, a.preprocessor, a.weight) == ("cn-a", "scribble", 0.7)
+        assert a.image.getpixel((0, 0)) == (10, 200, 30)
+        assert b.image == "x.png"
+        store.remove(job.id)
+        assert not list((tmp_path).rglob("*.png"))  # the stored control image went with it

@@ -27,14 +27,15 @@ FP16_NAMES = {
 }
 
 
-def sd15_twin(tiny_model_dir: Path) -> HubRepo:
-    """The tiny model laid out like the real SD 1.5 repo (fp16-named weights + configs)."""
+def sd15_twin(tiny_model_dir: Path, entry_id: str = "sd15") -> HubRepo:
+    """The tiny model laid out like the real SD 1.5 repo (fp16-named weights + configs), or
+    like another catalog entry's repo of the same layout (SD-Turbo)."""
     files = {}
     for p in sorted(tiny_model_dir.rglob("*")):
         if p.is_file():
             rel = p.relative_to(tiny_model_dir).as_posix()
             files[FP16_NAMES.get(rel, rel)] = p.read_bytes()
-    return HubRepo.from_files(catalog.get("sd15").repo_id, files)
+    return HubRepo.from_files(catalog.get(entry_id).repo_id, files)
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def test_a_controlnet_unit_from_webuiapi_equals_the_engine(setup: dict[str, Any]
         control_mode=1,
     )  # fmt: skip
     res = api.txt2img(prompt="a ring", seed=3, steps=2, width=64, height=64,
-                      sampler_name="Euler a", controlnet_units=[unit])  # fmt: skip
+                      sampler_name="Euler a", controlnet_units=[unit], alwayson_scripts={})  # fmt: skip
     want = setup["reference"].generate(
         GenerationRequest(
             "a ring",

@@ -28,6 +28,7 @@ def test_first_run_download_and_generate(
 ) -> None:
     monkeypatch.delenv("EASEL_MODEL", raising=False)
     hub.add_repo(sd15_twin(tiny_model_dir))
+    hub.add_repo(sd15_twin(tiny_model_dir, "sd-turbo"))
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()
@@ -37,12 +38,15 @@ def test_first_run_download_and_generate(
         qtbot.waitUntil(window.first_run.isVisible, timeout=TIMEOUT)
         assert window.model_picker.current_path() == ""
 
+        # No GPU here: the banner recommends the fast path, SD-Turbo, and sets Speed to Fast.
+        assert window.first_run.download_button.text() == "Download SD-Turbo"
         with qtbot.waitSignal(window.worker.modelReady, timeout=TIMEOUT) as ready:
             qtbot.mouseClick(window.first_run.download_button, Qt.MouseButton.LeftButton)
-        assert ready.args[0] == "stable-diffusion-v1-5"
+        assert ready.args[0] == "sd-turbo"
+        assert window.settings_panel.speed.speed() == "fast"
         assert window.tabs.currentWidget() is window.model_manager
         assert not window.first_run.isVisible()
-        assert window.model_picker.combo.currentText() == "Stable Diffusion 1.5"
+        assert window.model_picker.combo.currentText() == "SD-Turbo"
         assert "/snapshots/" in window.model_picker.current_path()
 
         window.tabs.setCurrentIndex(0)
@@ -54,7 +58,8 @@ def test_first_run_download_and_generate(
             qtbot.mouseClick(window.generate_button, Qt.MouseButton.LeftButton)
         result = done.args[1]
         assert len(result.paths) == 1 and Path(result.paths[0]).is_file()
-        assert "Model: stable-diffusion-v1-5" in result.infotexts[0]
+        assert "Model: sd-turbo" in result.infotexts[0]
+        assert "Speed: Fast" in result.infotexts[0]
     finally:
         window.close()
     assert live_engine_threads() == []

@@ -28,7 +28,7 @@ from PIL import Image
 
 from app.errors import LibraryError
 from app.library import paths, pngio
-from app.request import GenerationRequest
+from app.request import ControlUnit, GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,10 @@ class JobStore:
             value = getattr(request, f.name)
             if f.name in _IMAGE_FIELDS:
                 value = self._store_image(value)
+            elif f.name == "controlnets":  # each unit with its control image kept like others
+                value = [
+                    {**dataclasses.asdict(u), "image": self._store_image(u.image)} for u in value
+                ]
             elif isinstance(value, tuple):
                 value = list(value)
             data[f.name] = value
@@ -197,17 +201,32 @@ class JobStore:
         # Fields a newer version wrote are ignored; missing ones take their defaults.
         kwargs = {k: v for k, v in data.items() if k in known}
         for name in _IMAGE_FIELDS:
-            ref = kwargs.get(name)
-            if isinstance(ref, dict):
-                if "stored" in ref:
-                    with Image.open(self.image_dir / Path(ref["stored"]).name) as im:
-                        im.load()
-                        kwargs[name] = im.copy()
-                else:
-                    kwargs[name] = ref["path"]
-        if "outpaint" in kwargs:
-            kwargs["outpaint"] = tuple(int(v) for v in kwargs["outpaint"])
+            if name in kwargs:
+                kwargs[name] = self._load_image(kwargs[name])
+        if "controlnets" in kwargs:
+            unit_fields = {f.name for f in dataclasses.fields(ControlUnit)}
+            kwargs["controlnets"] = tuple(
+                ControlUnit(
+                    **{
+                        **{k: v for k, v in u.items() if k in unit_fields},
+                        "image": self._load_image(u.get("image")),
+                    }
+                )
+                for u in kwargs["controlnets"]
+            )
+        for name in ("outpaint", "hires_resize"):
+            if name in kwargs:
+                kwargs[name] = tuple(int(v) for v in kwargs[name])
         return GenerationRequest(**kwargs)
+
+    def _load_image(self, ref: object) -> object:
+        if not isinstance(ref, dict):
+            return ref
+        if "stored" in ref:
+            with Image.open(self.image_dir / Path(ref["stored"]).name) as im:
+                im.load()
+                return im.copy()
+        return ref["path"]
 
     def _drop_unused_images(self) -> None:
         with self._lock:
@@ -222,8 +241,9 @@ class JobStore:
                 data = json.loads(text)
             except ValueError:
                 continue
-            for name in _IMAGE_FIELDS:
-                ref = data.get(name)
+            refs = [data.get(name) for name in _IMAGE_FIELDS]
+            refs += [u.get("image") for u in data.get("controlnets") or [] if isinstance(u, dict)]
+            for ref in refs:
                 if isinstance(ref, dict) and "stored" in ref:
                     used.add(ref["stored"])
         for file in self.image_dir.iterdir():

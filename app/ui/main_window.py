@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self._last_seed: int | None = None
         self._running_job: int | None = None
         self._closed = False
+        self._precision_hooked = False
 
         self.banner = ErrorBanner()
         self._owns_gallery = gallery is None
@@ -257,14 +258,21 @@ class MainWindow(QMainWindow):
         self.status_label.setText("Loading engine… you can queue jobs already.")
         self.worker.start()
         if self.settings.precision != "auto":
-            self.worker.set_precision(self.settings.precision)  # before the model loads
-        self.settings_panel.precision.precisionChanged.connect(self.worker.set_precision)
+            self._set_precision(self.settings.precision)  # before the model loads
+        if not self._precision_hooked:
+            self._precision_hooked = True
+            self.settings_panel.precision.precisionChanged.connect(self._set_precision)
         self.models_worker.refresh()
         if self.settings.model_path:
             self.worker.load_model(self.settings.model_path)
             self.prompt_panel.set_model_dir(self.settings.model_path)
         if self.settings.share_engine:
             self.engine.update_host(self.settings)
+
+    def _set_precision(self, precision: str) -> None:
+        """This computer's engine only: a server runs at its own precision."""
+        if hasattr(self.worker, "set_precision"):
+            self.worker.set_precision(precision)
 
     def use_worker(self, worker: EngineWorker | Any) -> None:
         """Swap the engine (Settings → Engine): the old one's jobs are cancelled."""
