@@ -133,3 +133,25 @@ def test_without_upscaler_models_lanczos_is_offered_with_a_hint(qtbot) -> None:
         dialog.start_button.click()
     assert dialog.status.text().startswith("Saved in the gallery as ")
     flow.shutdown()
+
+
+def test_canvas_upscale_saves_to_the_gallery_and_comes_back(qtbot, tmp_path: Path) -> None:
+    from app.ui.canvas import CanvasWidget
+
+    canvas = CanvasWidget()
+    qtbot.addWidget(canvas)
+    src = tmp_path / "start.png"
+    picture(40, 24).save(src)
+    assert canvas.load_image(str(src), ask=False)
+    flow = UpscaleFlow(canvas)
+    canvas.upscaleRequested.connect(
+        lambda p: flow.open(p, then=lambda new: canvas.load_image(new, ask=False))
+    )
+    canvas.upscale_action.trigger()
+    dialog = flow.dialog
+    assert dialog is not None and dialog.upscaler.currentData() == "Lanczos"
+    with qtbot.waitSignal(flow.pictureAdded, timeout=TIMEOUT) as done:
+        dialog.start_button.click()
+    assert canvas.current_image().width() == 80 and canvas.current_image().height() == 48
+    assert "Postprocess upscale by: 2" in (read_parameters(Path(done.args[0])) or "")
+    flow.shutdown()

@@ -94,6 +94,7 @@ class CanvasWidget(QWidget):
     # dict: mode, strength, init_image, mask, outpaint, prompt, negative_prompt, steps, seed,
     # batch_size, controlnets (GenerationRequest fields)
     generateRequested = Signal(object)
+    upscaleRequested = Signal(str)  # a PNG of the flattened picture, for the window's upscaler
     _saveFailed = Signal(str)  # from the autosave thread
 
     # Set by build_toolbar.
@@ -255,6 +256,17 @@ class CanvasWidget(QWidget):
         self.doc.load(image, "Generated picture", keep_control=True)
         self.view.fit()
         return True
+
+    def request_upscale(self) -> None:
+        """Hand the flattened picture to the window's upscaler (as a PNG in the cache)."""
+        if self.doc.is_empty():
+            return
+        from app.library.paths import cache_dir
+
+        path = cache_dir() / "canvas-upscale.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.current_image().save(str(path), "PNG"):
+            self.upscaleRequested.emit(str(path))
 
     def current_image(self) -> QImage:
         """The picture with the paint flattened on it, at its own size (no extension)."""

@@ -150,7 +150,14 @@ def build_toolbar(c: CanvasWidget) -> QToolBar:
         [],
         "Use my drawing as the control image (ControlNet scribble or lineart)",
     )
-    for action in (c.clear_mask_action, c.invert_mask_action, c.extend_action, c.control_action):
+    c.upscale_action = make_action(
+        c, "", "Upscale…", c.request_upscale, [],
+        "A 2x or 4x larger copy of the picture: saved in the gallery, back on the canvas",
+    )  # fmt: skip
+    for action in (
+        c.clear_mask_action, c.invert_mask_action, c.extend_action, c.control_action,
+        c.upscale_action,
+    ):  # fmt: skip
         bar.addAction(action)
     bar.addSeparator()
     c.zoom_out_action = make_action(

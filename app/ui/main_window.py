@@ -160,6 +160,9 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(self.gallery_widget, "Gallery")
         self.canvas = CanvasWidget()
         self.canvas.generateRequested.connect(self.generate_from_canvas)
+        self.canvas.upscaleRequested.connect(
+            lambda p: self.upscales.open(p, then=lambda new: self.canvas.load_image(new, ask=False))
+        )
         self.canvas.attach_worker(self.worker)
         self.models_worker.modelsListed.connect(self.canvas.set_models_listing)
         self.tabs.addTab(self.canvas, "Canvas")

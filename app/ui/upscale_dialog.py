@@ -147,12 +147,14 @@ class UpscaleFlow(QObject):
         self._parent = parent
         self._listing: dict[str, Any] | None = None
         self._worker: Any = None
+        self._then: Any = None
         self.dialog: UpscaleDialog | None = None
 
     def set_listing(self, listing: dict[str, Any]) -> None:
         self._listing = listing
 
-    def open(self, path: str) -> UpscaleDialog | None:
+    def open(self, path: str, then: Any = None) -> UpscaleDialog | None:
+        """The dialog for the picture at ``path``; ``then(new_path)`` runs once it is saved."""
         if self.dialog is not None and self.dialog.isVisible():
             self.dialog.raise_()
             return self.dialog
@@ -167,6 +169,7 @@ class UpscaleFlow(QObject):
         dialog.startRequested.connect(lambda name, f: self._worker_().upscale(path, name, f))
         dialog.cancelRequested.connect(lambda: self._worker_().cancel())
         self.dialog = dialog
+        self._then = then
         dialog.show()
         return dialog
 
@@ -186,6 +189,8 @@ class UpscaleFlow(QObject):
 
     def _finished(self, path: str) -> None:
         self.pictureAdded.emit(path)
+        if self._then is not None:
+            self._then(path)
         if self.dialog is not None:
             self.dialog.finish(f"Saved in the gallery as {Path(path).name}.", ok=True)
 
