@@ -30,14 +30,13 @@ PREVIEW_MIN_INTERVAL = 1 / 30  # seconds: a fast GPU must not flood the event lo
 _LIVE: weakref.WeakSet[EngineWorker] = weakref.WeakSet()
 
 
+def live_threads(live: weakref.WeakSet[Any]) -> list[QThread]:
+    """The threads of these workers still running (tests assert none is left behind)."""
+    return [w.qthread for w in list(live) if w.qthread is not None and w.qthread.isRunning()]
+
+
 def live_engine_threads() -> list[QThread]:
-    """Engine threads still running (tests assert none is left behind)."""
-    out = []
-    for worker in list(_LIVE):
-        thread = worker.qthread
-        if thread is not None and thread.isRunning():
-            out.append(thread)
-    return out
+    return live_threads(_LIVE)
 
 
 def preview_to_qimage(preview: Any) -> QImage:
@@ -58,10 +57,27 @@ def _unexpected(exc: BaseException) -> str:
     return f"Generation failed unexpectedly ({_first_line(exc)}); try again or pick another model."
 
 
-_SIGNALS = (
+SIGNALS = (
     "jobStarted", "progress", "preview", "jobFinished", "jobFailed", "jobCancelled",
     "engineReady", "engineFailed", "modelLoading", "modelReady", "modelFailed", "stopped",
 )  # fmt: skip
+
+
+class LoopSignals(QObject):
+    """What a worker's thread-side loop emits, and its main-thread face relays (``SIGNALS``)."""
+
+    jobStarted = Signal(int)
+    progress = Signal(int, int, int, float)  # job id, step, total, seconds elapsed
+    preview = Signal(int, QImage)
+    jobFinished = Signal(int, object)  # job id, JobResult
+    jobFailed = Signal(int, str)  # job id, one sentence
+    jobCancelled = Signal(int)
+    engineReady = Signal(str)  # device description
+    engineFailed = Signal(str)
+    modelLoading = Signal(str)  # model name
+    modelReady = Signal(str)
+    modelFailed = Signal(str)
+    stopped = Signal()
 
 
 def _warm_up() -> None:
@@ -88,25 +104,12 @@ def forget_stored(store: Any, job: Job) -> None:
         job.store_id = None
 
 
-class _EngineLoop(QObject):
+class _EngineLoop(LoopSignals):
     """Lives in the engine thread: takes items off the queue and runs them.
 
     Its signals are relayed by ``EngineWorker``, a QObject of the main thread, so that
     whatever connects to the worker (lambdas too) runs in the main thread.
     """
-
-    jobStarted = Signal(int)
-    progress = Signal(int, int, int, float)
-    preview = Signal(int, QImage)
-    jobFinished = Signal(int, object)
-    jobFailed = Signal(int, str)
-    jobCancelled = Signal(int)
-    engineReady = Signal(str)
-    engineFailed = Signal(str)
-    modelLoading = Signal(str)
-    modelReady = Signal(str)
-    modelFailed = Signal(str)
-    stopped = Signal()
 
     def __init__(
         self,
@@ -295,48 +298,33 @@ class _EngineLoop(QObject):
         return [str(item.path) for item in items]
 
 
-class EngineWorker(QObject):
-    """The window's handle on the engine thread: queue jobs, cancel them, hear back.
+class QueueWorker(LoopSignals):
+    """The main-thread face of a worker (this computer's engine, or a server's): jobs go into
+    its ``JobQueue`` (written down in ``store`` first, when there is one), its loop runs them
+    in its own QThread, and the loop's signals are relayed here.
 
     Methods are called from the Qt main thread and never block (``shutdown`` excepted);
     signals are delivered in the main thread.
     """
 
     jobQueued = Signal(int, object)  # job id, GenerationRequest
-    jobStarted = Signal(int)
-    progress = Signal(int, int, int, float)  # job id, step, total, seconds elapsed
-    preview = Signal(int, QImage)
-    jobFinished = Signal(int, object)  # job id, JobResult
-    jobFailed = Signal(int, str)  # job id, one sentence
-    jobCancelled = Signal(int)
-    engineReady = Signal(str)  # device description
-    engineFailed = Signal(str)
-    modelLoading = Signal(str)  # model name
-    modelReady = Signal(str)
-    modelFailed = Signal(str)
-    stopped = Signal()
 
-    def __init__(
+    def _attach(
         self,
-        gallery: Any = None,
-        device: str | None = None,
-        preview_min_interval: float = PREVIEW_MIN_INTERVAL,
-        save: Callable[[Any], list[str]] | None = None,
-        parent: QObject | None = None,
-        store: Any = None,
+        queue: JobQueue,
+        loop: LoopSignals,
+        store: Any,
+        live: weakref.WeakSet[Any],
+        thread_name: str,
     ) -> None:
-        """``gallery``: an ``app.library.gallery.Gallery`` (thread-safe) or None to open one
-        in the thread; ``device``: "cpu"/"cuda"/"mps" or None for the best found;
-        ``save``: replaces saving into the gallery (result -> paths); ``store``: an
-        ``app.library.jobstore.JobStore`` that keeps queued jobs across restarts, or None."""
-        super().__init__(parent)
-        self._queue = JobQueue()
+        self._queue = queue
         self.store = store
-        self._loop = _EngineLoop(self._queue, gallery, device, preview_min_interval, save, store)
-        for name in _SIGNALS:
-            getattr(self._loop, name).connect(getattr(self, name))
+        self._loop: Any = loop
+        for name in SIGNALS:
+            getattr(loop, name).connect(getattr(self, name))
         self._thread: QThread | None = None
-        _LIVE.add(self)
+        self._thread_name = thread_name
+        live.add(self)
 
     @property
     def qthread(self) -> QThread | None:
@@ -347,11 +335,11 @@ class EngineWorker(QObject):
         return self._loop.ready.is_set()
 
     def start(self) -> None:
-        """Start the thread; it imports torch and builds the engine, then takes jobs."""
+        """Start the thread (the engine's imports torch and builds it), then take jobs."""
         if self._thread is not None:
             return
         thread = QThread()
-        thread.setObjectName("easel-engine")
+        thread.setObjectName(self._thread_name)
         self._loop.moveToThread(thread)
         thread.started.connect(self._loop.run)
         self._thread = thread
@@ -381,16 +369,6 @@ class EngineWorker(QObject):
         """Load a model folder ahead of the next job (queued behind jobs already waiting)."""
         self._queue.put(LoadCommand(model_path=model_path))
 
-    def set_precision(self, precision: str) -> None:
-        """Settings' precision ("auto", "fp32", "bf16"), applied in the engine thread after
-        the jobs already queued; ``engineReady`` brings the new header chip."""
-        self._queue.put(LoadCommand(precision=precision))
-
-    def load_pipeline_factory(self, factory: Callable[[], tuple[Any, str]]) -> None:
-        """Build a pipeline in the engine thread with ``factory() -> (pipeline, name)`` and
-        use it for jobs with no model path (benchmarks, self-test)."""
-        self._queue.put(LoadCommand(factory=factory))
-
     def cancel(self, job_id: int) -> None:
         """A queued job is removed at once; a running one stops at its next step."""
         job = self._queue.find(job_id)
@@ -407,20 +385,6 @@ class EngineWorker(QObject):
     def pending(self) -> list[int]:
         return self._queue.pending(exact=Job)
 
-    # -- sharing with a server ("Let other apps use Easel") ---------------------------------
-    @property
-    def queue(self) -> JobQueue:
-        return self._queue
-
-    @property
-    def engine(self) -> Any:
-        """The Engine once ready (None before): only the engine thread may drive it."""
-        return self._loop._engine if self.ready else None
-
-    def set_guest(self, handler: Callable[[Any], bool] | None) -> None:
-        """Let ``handler(item) -> handled`` run a server's queue items in the engine thread."""
-        self._loop.guest = handler
-
     def number_jobs_from(self, first: int) -> None:
         """Job ids start at ``first`` (the window swapping workers keeps them unique)."""
         self._queue.number_from(first)
@@ -434,5 +398,51 @@ class EngineWorker(QObject):
         thread.quit()
         stopped = thread.wait(timeout_ms)
         if not stopped:
-            log.warning("the engine thread did not stop within %d ms", timeout_ms)
+            log.warning("%s did not stop within %d ms", self._thread_name, timeout_ms)
         return bool(stopped)
+
+
+class EngineWorker(QueueWorker):
+    """The window's handle on the engine thread: queue jobs, cancel them, hear back."""
+
+    def __init__(
+        self,
+        gallery: Any = None,
+        device: str | None = None,
+        preview_min_interval: float = PREVIEW_MIN_INTERVAL,
+        save: Callable[[Any], list[str]] | None = None,
+        parent: QObject | None = None,
+        store: Any = None,
+    ) -> None:
+        """``gallery``: an ``app.library.gallery.Gallery`` (thread-safe) or None to open one
+        in the thread; ``device``: "cpu"/"cuda"/"mps" or None for the best found;
+        ``save``: replaces saving into the gallery (result -> paths); ``store``: an
+        ``app.library.jobstore.JobStore`` that keeps queued jobs across restarts, or None."""
+        super().__init__(parent)
+        queue = JobQueue()
+        loop = _EngineLoop(queue, gallery, device, preview_min_interval, save, store)
+        self._attach(queue, loop, store, _LIVE, "easel-engine")
+
+    def set_precision(self, precision: str) -> None:
+        """Settings' precision ("auto", "fp32", "bf16"), applied in the engine thread after
+        the jobs already queued; ``engineReady`` brings the new header chip."""
+        self._queue.put(LoadCommand(precision=precision))
+
+    def load_pipeline_factory(self, factory: Callable[[], tuple[Any, str]]) -> None:
+        """Build a pipeline in the engine thread with ``factory() -> (pipeline, name)`` and
+        use it for jobs with no model path (benchmarks, self-test)."""
+        self._queue.put(LoadCommand(factory=factory))
+
+    # -- sharing with a server ("Let other apps use Easel") ---------------------------------
+    @property
+    def queue(self) -> JobQueue:
+        return self._queue
+
+    @property
+    def engine(self) -> Any:
+        """The Engine once ready (None before): only the engine thread may drive it."""
+        return self._loop._engine if self.ready else None
+
+    def set_guest(self, handler: Callable[[Any], bool] | None) -> None:
+        """Let ``handler(item) -> handled`` run a server's queue items in the engine thread."""
+        self._loop.guest = handler

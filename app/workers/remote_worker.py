@@ -18,11 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
-from PySide6.QtGui import QImage
 
 from app.errors import EaselError
-from app.request import GenerationRequest
-from app.workers.engine_worker import forget_stored, preview_to_qimage
+from app.workers.engine_worker import (
+    LoopSignals,
+    QueueWorker,
+    forget_stored,
+    live_threads,
+    preview_to_qimage,
+)
 from app.workers.jobs import Job, JobQueue, JobResult, LoadCommand
 from app.workers.remote_client import (
     Call,
@@ -39,14 +43,9 @@ POLL_INTERVAL = 0.25  # seconds between /progress calls while a job runs
 INTERRUPT_GRACE = 30.0  # seconds to wait for the answer after /interrupt before hanging up
 _LIVE: weakref.WeakSet[RemoteWorker] = weakref.WeakSet()
 
-_SIGNALS = (
-    "jobStarted", "progress", "preview", "jobFinished", "jobFailed", "jobCancelled",
-    "engineReady", "engineFailed", "modelLoading", "modelReady", "modelFailed", "stopped",
-)  # fmt: skip
-
 
 def live_remote_threads() -> list[QThread]:
-    return [w.qthread for w in list(_LIVE) if w.qthread is not None and w.qthread.isRunning()]
+    return live_threads(_LIVE)
 
 
 def local_model_names(model_path: str) -> list[str]:
@@ -76,21 +75,8 @@ def match_model(models: list[dict[str, Any]], names: list[str]) -> str:
     return ""
 
 
-class _RemoteLoop(QObject):
+class _RemoteLoop(LoopSignals):
     """Lives in the worker thread: takes jobs off the queue and runs each on the server."""
-
-    jobStarted = Signal(int)
-    progress = Signal(int, int, int, float)
-    preview = Signal(int, QImage)
-    jobFinished = Signal(int, object)
-    jobFailed = Signal(int, str)
-    jobCancelled = Signal(int)
-    engineReady = Signal(str)
-    engineFailed = Signal(str)
-    modelLoading = Signal(str)
-    modelReady = Signal(str)
-    modelFailed = Signal(str)
-    stopped = Signal()
 
     def __init__(
         self, client: RemoteClient, queue: JobQueue, gallery: Any, poll: float, store: Any
@@ -270,23 +256,11 @@ class _RemoteLoop(QObject):
         return [str(item.path) for item in items]
 
 
-class RemoteWorker(QObject):
-    """``EngineWorker``'s twin for a server: the same calls, the same signals."""
+class RemoteWorker(QueueWorker):
+    """``EngineWorker``'s twin for a server: the same calls, the same signals. A model is
+    named to the server, which uses its own model of that name (or its current one)."""
 
     remote = True
-    jobQueued = Signal(int, object)
-    jobStarted = Signal(int)
-    progress = Signal(int, int, int, float)
-    preview = Signal(int, QImage)
-    jobFinished = Signal(int, object)
-    jobFailed = Signal(int, str)
-    jobCancelled = Signal(int)
-    engineReady = Signal(str)
-    engineFailed = Signal(str)
-    modelLoading = Signal(str)
-    modelReady = Signal(str)
-    modelFailed = Signal(str)
-    stopped = Signal()
 
     def __init__(
         self,
@@ -302,85 +276,12 @@ class RemoteWorker(QObject):
         the default one in the thread). A bad address raises ``RemoteError`` at once."""
         super().__init__(parent)
         self.client = RemoteClient(url, token)
-        self._queue = JobQueue()
-        self.store = store
-        self._loop = _RemoteLoop(self.client, self._queue, gallery, poll_interval, store)
-        for name in _SIGNALS:
-            getattr(self._loop, name).connect(getattr(self, name))
-        self._thread: QThread | None = None
-        _LIVE.add(self)
-
-    @property
-    def qthread(self) -> QThread | None:
-        return self._thread
-
-    @property
-    def ready(self) -> bool:
-        return self._loop.ready.is_set()
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        thread = QThread()
-        thread.setObjectName("easel-remote")
-        self._loop.moveToThread(thread)
-        thread.started.connect(self._loop.run)
-        self._thread = thread
-        thread.start()
-
-    def submit(
-        self,
-        request: GenerationRequest,
-        model_path: str | None = None,
-        tag: str = "",
-        store_id: int | None = None,
-    ) -> int:
-        job = Job(self._queue.new_id(), request, model_path, tag=tag, store_id=store_id)
-        if self.store is not None and store_id is None:
-            try:
-                job.store_id = self.store.add(request, model_path, tag)
-            except EaselError:
-                log.warning("job %d is not written down", job.id, exc_info=True)
-        self.jobQueued.emit(job.id, request)
-        self._queue.put(job)
-        return job.id
-
-    def load_model(self, model_path: str) -> None:
-        """Use the server's model of this name (the server's own when it has none)."""
-        self._queue.put(LoadCommand(model_path=model_path))
+        queue = JobQueue()
+        loop = _RemoteLoop(self.client, queue, gallery, poll_interval, store)
+        self._attach(queue, loop, store, _LIVE, "easel-remote")
 
     def load_pipeline_factory(self, factory: Any) -> None:
         self.modelFailed.emit("A server runs its own models; choose This computer to use this one.")
-
-    def cancel(self, job_id: int) -> None:
-        job = self._queue.find(job_id)
-        if self._queue.cancel(job_id) == "removed":
-            if job is not None:
-                forget_stored(self.store, job)
-            self.jobCancelled.emit(job_id)
-
-    def cancel_all(self) -> None:
-        for job in self._queue.cancel_all_jobs():
-            forget_stored(self.store, job)
-            self.jobCancelled.emit(job.id)
-
-    def pending(self) -> list[int]:
-        return self._queue.pending()
-
-    def number_jobs_from(self, first: int) -> None:
-        """Job ids start at ``first`` (the window swapping workers keeps them unique)."""
-        self._queue.number_from(first)
-
-    def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        self._queue.close()
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.quit()
-        stopped = thread.wait(timeout_ms)
-        if not stopped:
-            log.warning("the remote worker did not stop within %d ms", timeout_ms)
-        return bool(stopped)
 
 
 class ConnectionTester(QObject):
