@@ -26,6 +26,16 @@ def easel_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     return home
 
 
+@pytest.fixture
+def no_engine_thread_left() -> Iterator[None]:
+    """Fails a test that leaves an engine thread running (modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("no_engine_thread_left")``)."""
+    yield
+    from app.workers.engine_worker import live_engine_threads
+
+    assert live_engine_threads() == [], "a test left an engine thread running"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _release_clipboard_at_exit() -> Iterator[None]:
     """What the app does on quit: without it the test process segfaults in Qt's exit handlers

@@ -19,17 +19,13 @@ from app.ui.main_window import MainWindow
 from app.ui.model_delete import human_bytes
 from app.ui.model_match import model_not_installed_text
 from app.ui.model_open import ModelFileDialog
-from app.workers.engine_worker import live_engine_threads
 from tests.dialogs import Answer
 from tests.original_layout import pipeline_to_original
 
 TIMEOUT = 30_000
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    yield
-    assert live_engine_threads() == [], "a test left an engine thread running"
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,13 @@ from app.library.gallery import Gallery
 from app.library.jobstore import JobStore
 from app.ui.main_window import MainWindow
 from app.ui.queue_guard import close_question
-from app.workers.engine_worker import live_engine_threads
 from tests.dialogs import Answer
 
 TIMEOUT = 120_000
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    yield
-    assert live_engine_threads() == [], "a test left an engine thread running"
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
 def kill_mid_job(tiny_model_dir: Path, jobs: int) -> list[str]:

@@ -21,16 +21,12 @@ from app.ui.canvas import CanvasWidget
 from app.ui.canvas_store import MANIFEST, canvas_dir
 from app.ui.canvas_tools import Tool
 from app.ui.main_window import MainWindow
-from app.workers.engine_worker import live_engine_threads
 
 TIMEOUT = 90_000
 RED = QColor(255, 0, 0)
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    yield
-    assert live_engine_threads() == [], "a test left an engine thread running"
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
 @pytest.fixture

@@ -14,15 +14,11 @@ from app.library.pngio import read_parameters
 from app.ui.main_window import NO_MODEL, MainWindow
 from app.ui.settings import load_settings
 from app.ui.state import CANCELLED, DONE, FAILED
-from app.workers.engine_worker import live_engine_threads
 
 TIMEOUT = 60_000
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    yield
-    assert live_engine_threads() == [], "a test left an engine thread running"
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ folder" says so when there is no file manager."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,25 +14,15 @@ from app.library.gallery import Gallery
 from app.request import GenerationRequest
 from app.ui.gallery_view import GalleryWidget, no_file_manager_text
 from app.ui.main_window import MainWindow
-from app.workers.engine_worker import live_engine_threads
+from tests.windowkit import closing_window_fixture
 
 TIMEOUT = 90_000
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    yield
-    assert live_engine_threads() == [], "a test left an engine thread running"
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
-@pytest.fixture
-def window(qtbot, tiny_model_dir: Path) -> Iterator[MainWindow]:
-    w = MainWindow(model_path=str(tiny_model_dir))
-    w.show()
-    yield w
-    w.cancel_all()
-    assert w.close()
-    w.deleteLater()
+window = closing_window_fixture()
 
 
 def _texts_saying(w: MainWindow, word: str) -> list[str]:

@@ -4,7 +4,6 @@ and the CLI share one limit for images per job."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,28 +18,16 @@ from app.request import MAX_BATCH, GenerationRequest, validate
 from app.ui.main_window import MainWindow
 from app.ui.queue_guard import ASK_ABOVE_IMAGES, many_images_question
 from app.ui.queue_panel import DETAIL_ROLE, THUMB_ROLE
-from app.workers.engine_worker import live_engine_threads
 from tests.dialogs import Answer
+from tests.windowkit import closing_window_fixture
 
 TIMEOUT = 60_000
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    yield
-    assert live_engine_threads() == [], "a test left an engine thread running"
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
-@pytest.fixture
-def window(qtbot, tiny_model_dir: Path) -> Iterator[MainWindow]:
-    # Not qtbot.addWidget: pytest-qt would close it, with jobs pending, before this fixture
-    # cancels them, and closing with jobs pending asks.
-    w = MainWindow(model_path=str(tiny_model_dir))
-    w.show()
-    yield w
-    w.cancel_all()
-    assert w.close()
-    w.deleteLater()
+window = closing_window_fixture()
 
 
 def small(**changes: object) -> GenerationRequest:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,11 @@ from PySide6.QtCore import Qt
 
 from app.library.gallery import Gallery
 from app.ui.main_window import MainWindow
-from app.workers.engine_worker import live_engine_threads
 
 TIMEOUT = 60_000
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    yield
-    assert live_engine_threads() == [], "a test left an engine thread running"
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
 def test_full_disk_during_save_offers_retry(qtbot, tiny_model_dir: Path, monkeypatch) -> None:

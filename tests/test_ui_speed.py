@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from app.library.pngio import read_parameters
 from app.ui.main_window import MainWindow
 from app.ui.settings import UiSettings
 from app.ui.speed_widget import SpeedWidget
-from app.workers.engine_worker import live_engine_threads
 
 TIMEOUT = 180_000  # the engine thread imports torch: slow on a busy 2-core machine
 MODELS = [
@@ -33,10 +31,7 @@ MODELS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    yield
-    assert live_engine_threads() == [], "a test left an engine thread running"
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
 def test_speed_widget_shows_the_recipe_for_the_model(qtbot) -> None:

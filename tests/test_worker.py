@@ -11,7 +11,7 @@ import pytest
 from app.library.gallery import Gallery
 from app.library.pngio import read_parameters
 from app.request import GenerationRequest
-from app.workers.engine_worker import EngineWorker, live_engine_threads
+from app.workers.engine_worker import EngineWorker
 from app.workers.jobs import Job, JobQueue, JobResult, LoadCommand
 
 TIMEOUT = 60_000
@@ -21,10 +21,7 @@ def small(prompt: str = "a red fox", steps: int = 2, **kw: object) -> Generation
     return GenerationRequest(prompt, steps=steps, width=64, height=64, seed=7, **kw)  # type: ignore[arg-type]
 
 
-@pytest.fixture(autouse=True)
-def no_thread_left() -> Iterator[None]:
-    yield
-    assert live_engine_threads() == [], "a test left an engine thread running"
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
 @pytest.fixture
