@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
@@ -19,7 +20,7 @@ from tests.test_ui_main import TIMEOUT, set_up
 # The main window's fixtures, shared with its own tests.
 make_window = test_ui_main.make_window
 window = test_ui_main.window
-no_thread_left = test_ui_main.no_thread_left
+pytestmark = pytest.mark.usefixtures("no_engine_thread_left")
 
 
 def test_hires_fix_from_the_window(qtbot, window: MainWindow) -> None:
