@@ -170,3 +170,50 @@ def _copy_to_bf16(pipe):
     import copy
 
     return copy.deepcopy(pipe).to(torch.bfloat16)
+
+
+def test_cpu_policy_is_channels_last_and_gpus_are_not(fake) -> None:
+    fake()
+    assert detect_device().channels_last  # oneDNN convolutions run NHWC natively
+    fake(cuda=True)
+    assert not detect_device().channels_last  # not measured on a GPU: left as torch has it
+    fake(mps=True)
+    assert not detect_device().channels_last
+
+
+def test_channels_last_picture_equals_diffusers(tiny_components) -> None:
+    """The engine's networks in channels-last memory (the CPU policy) give the picture
+    diffusers' own pipeline gives from the same weights in torch's default layout."""
+    import copy
+
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+    from app.engine.device import DeviceInfo
+    from app.engine.engine import Engine
+    from app.engine.taesd import build_tiny_taesd
+    from app.request import GenerationRequest
+
+    parts = copy.deepcopy(tiny_components)  # the session's components keep their layout
+    engine = Engine(DeviceInfo(kind="cpu", dtype="float32", name="CPU", channels_last=True))
+    engine.load_pipeline(StableDiffusionPipeline(**parts, requires_safety_checker=False), "t")
+    engine.set_preview_decoder(build_tiny_taesd())
+    conv = engine.pipeline("text").unet.conv_in.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert engine.preview_decoder().vae.decoder.layers[0].weight.is_contiguous(
+        memory_format=torch.channels_last
+    )
+    req = GenerationRequest("a red barn", steps=3, seed=7, width=64, height=64, sampler="Euler")
+    ours = np.asarray(engine.generate(req).images[0], dtype=np.int16)
+
+    ref = StableDiffusionPipeline(**tiny_components, requires_safety_checker=False)
+    ref.scheduler = EulerDiscreteScheduler.from_config(ref.scheduler.config)
+    ref.set_progress_bar_config(disable=True)
+    image = ref(
+        "a red barn",
+        num_inference_steps=3,
+        guidance_scale=7.0,
+        width=64,
+        height=64,
+        generator=torch.Generator("cpu").manual_seed(7),
+    ).images[0]
+    assert np.abs(ours - np.asarray(image, dtype=np.int16)).max() <= 1

@@ -48,6 +48,18 @@ class DeviceInfo:
 
         return getattr(torch, self.dtype)
 
+    def place(self, module: Any) -> Any:
+        """Move a network (UNet, VAE, ControlNet, TAESD) here, in channels-last memory when
+        the policy says so: oneDNN's convolutions run NHWC natively, so on this project's CPU
+        channels-last made the SD 1.5 VAE decode 2.2x and a UNet step 1.1x faster (bf16, 512 px,
+        bench/cpu_backends.py); weights stay bit-identical, only their strides change."""
+        module = module.to(self.torch_device)
+        if self.channels_last:
+            import torch
+
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
     def describe(self) -> str:
         extra = []
         if self.total_memory:
@@ -138,6 +150,7 @@ def _cpu(torch: Any) -> DeviceInfo:
         dtype="bfloat16" if bf16 else "float32",
         name=platform.processor() or "CPU",
         threads=physical_cores(),
+        channels_last=True,
     )
 
 

@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,9 @@ class Engine:
             pipe.enable_model_cpu_offload()
         else:
             pipe.to(dev.torch_device)
+        if dev.channels_last:  # the convolution-heavy networks; the text encoders have none
+            for net in (pipe.unet, pipe.vae):
+                dev.place(net)
         if dev.attention_slicing:
             pipe.enable_attention_slicing()
         if dev.vae_tiling:
@@ -193,7 +196,8 @@ class Engine:
         in place (no reload); the header chip shows ``device.chip()`` afterwards."""
         from app.engine.device import detect_device
 
-        dev = detect_device(self.device.kind, precision)
+        # only the dtype changes: the rest of the policy (layout, slicing, offload) stays
+        dev = replace(self.device, dtype=detect_device(self.device.kind, precision).dtype)
         if dev.dtype == self.device.dtype:
             return
         wider = dev.torch_dtype().itemsize > self.device.torch_dtype().itemsize
@@ -218,6 +222,8 @@ class Engine:
             self._tiny_looked = True
             dev = self.device
             self.tiny_decoder = find_decoder(self.family, dev.torch_dtype(), dev.torch_device)
+            if self.tiny_decoder is not None:
+                dev.place(self.tiny_decoder.vae)
         return self.tiny_decoder
 
     def set_preview_decoder(self, vae: Any) -> None:
@@ -225,7 +231,7 @@ class Engine:
         from app.engine.taesd import TinyDecoder
 
         self._tiny_looked = True
-        self.tiny_decoder = None if vae is None else TinyDecoder(vae.to(self.device.torch_device))
+        self.tiny_decoder = None if vae is None else TinyDecoder(self.device.place(vae))
 
     def pipeline(self, kind: str) -> Any:
         """The pipeline for "text", "image" or "inpaint", built once from the same weights."""
@@ -338,7 +344,7 @@ class Engine:
         from app.engine.controlnet import check_family
 
         check_family(net, self.family, name)
-        self._controlnets[name] = net.to(self.device.torch_device)
+        self._controlnets[name] = self.device.place(net)
 
     def controlnet(self, name: str) -> Any:
         """A ControlNet model by id, name or path, loaded once per loaded base model."""
@@ -346,7 +352,7 @@ class Engine:
             from app.engine.controlnet import load_controlnet
 
             net = load_controlnet(name, self.device.torch_dtype(), self.family)
-            self._controlnets[name] = net.to(self.device.torch_device)
+            self._controlnets[name] = self.device.place(net)
         return self._controlnets[name]
 
     def _with_controlnets(
