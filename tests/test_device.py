@@ -199,9 +199,8 @@ def test_channels_last_picture_equals_diffusers(tiny_components) -> None:
     engine.set_preview_decoder(build_tiny_taesd())
     conv = engine.pipeline("text").unet.conv_in.weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
-    assert engine.preview_decoder().vae.decoder.layers[0].weight.is_contiguous(
-        memory_format=torch.channels_last
-    )
+    taesd_conv = engine.preview_decoder().vae.decoder.layers[0].weight
+    assert taesd_conv.is_contiguous(memory_format=torch.channels_last)
     req = GenerationRequest("a red barn", steps=3, seed=7, width=64, height=64, sampler="Euler")
     ours = np.asarray(engine.generate(req).images[0], dtype=np.int16)
 
