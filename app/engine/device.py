@@ -210,8 +210,12 @@ def physical_cores(cpuinfo: str | None = None) -> int:
 
 
 def system_memory() -> int:
-    """Total RAM in bytes (0 when unknown)."""
+    """Total RAM in bytes (0 when unknown), or the process's cgroup limit when smaller."""
     try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        ram = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
-        return 0
+        ram = 0
+    from app.engine.cgroup import cgroup_memory
+
+    limited = cgroup_memory()  # in a container the cgroup's limit is the RAM there is
+    return min(ram, limited.limit) if limited is not None and ram else ram

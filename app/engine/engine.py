@@ -171,8 +171,13 @@ class Engine:
         self._controlnets.clear()
         if not self._pipes:
             return  # a full collection walks torch's ~445k import-time objects: skip it
+        paged = getattr(self._pipes["base"].unet, "easel_paged", False)
         self._pipes.clear()
         gc.collect()
+        if paged:
+            from app.engine.paging import clear
+
+            clear()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
@@ -213,6 +218,22 @@ class Engine:
             net.to(dtype=dtype)
         if self.tiny_decoder is not None:
             self.tiny_decoder.vae.to(dtype=dtype)
+
+    def page_weights(self) -> int:
+        """Move the loaded networks' weights (and the ControlNets') to memory-mapped files
+        (app/engine/paging.py), once per model; returns the bytes paged."""
+        base = self._pipes["base"]
+        if getattr(base.unet, "easel_paged", False):
+            return 0
+        from app.engine.paging import NETWORKS, page_networks
+
+        nets = {n: getattr(base, n, None) for n in NETWORKS}
+        nets.update({f"controlnet-{i}": c for i, c in enumerate(self._controlnets.values())})
+        folder, total = page_networks(nets)
+        base.unet.easel_paged = True
+        gc.collect()
+        log.info("paged %.1f GB of weights from %s", total / 1024**3, folder)
+        return total
 
     def preview_decoder(self) -> Any:
         """The installed TAESD for the loaded family (a ``TinyDecoder``), or None."""

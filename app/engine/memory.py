@@ -1,7 +1,8 @@
 """Adaptive memory: estimate a job's peak before it runs, take measures instead of failing.
 
-The measures, cheapest first: attention slicing, VAE tiling, model CPU offload (GPUs only:
-on a CPU the weights are already in RAM), batch split (one image at a time). Before a job,
+The measures, cheapest first: attention slicing, VAE tiling, model CPU offload (GPUs; a
+CPU pages its weights from disk instead: app/engine/paging.py), batch split (one image at a
+time). Before a job,
 measures are added in that order until the estimated peak fits the memory there is; when an
 out-of-memory error happens anyway, the next measure is added and the job runs once more.
 What was done comes back as a sentence ("Used VAE tiling to fit 2048x2048 in 8 GB").
@@ -26,13 +27,14 @@ from app.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
-SLICING, TILING, OFFLOAD, SPLIT = (
+SLICING, TILING, OFFLOAD, PAGED, SPLIT = (
     "attention slicing",
     "VAE tiling",
     "model CPU offload",
+    "weights paged from disk",
     "batch split",
 )
-MEASURES: tuple[str, ...] = (SLICING, TILING, OFFLOAD, SPLIT)
+MEASURES: tuple[str, ...] = (SLICING, TILING, OFFLOAD, PAGED, SPLIT)
 HEADROOM = 0.9  # leave a tenth for the allocator's fragmentation and the rest of the system
 UNET_ACTIVATIONS = 24  # live tensors of the UNet's first level width at the peak
 VAE_ACTIVATIONS = 10  # live 128-channel full-resolution tensors in the VAE decoder's peak
@@ -66,7 +68,9 @@ def estimate_peak(
     """The job's estimated peak in bytes, with ``measures`` taken."""
     parts = [getattr(pipe, n, None) for n in ("unet", "vae", "text_encoder", "text_encoder_2")]
     sizes = [_module_bytes(m) for m in parts] + [_module_bytes(c) for c in controlnets]
-    weights = max(sizes) if OFFLOAD in measures else sum(sizes)
+    # offloaded or paged, only the network that runs must be resident
+    paged = PAGED in measures or getattr(pipe.unet, "easel_paged", False)
+    weights = max(sizes) if OFFLOAD in measures or paged else sum(sizes)
     unet = pipe.unet
     param = next(unet.parameters())
     nbytes = param.element_size()
@@ -98,6 +102,11 @@ def available_bytes(device: Any, pipe: Any) -> int:
     if device.total_memory:
         return int(device.total_memory * HEADROOM)
     free = _mem_available()
+    from app.engine.cgroup import cgroup_memory
+
+    limited = cgroup_memory()  # a container's or a capped session's limit is the real one
+    if limited is not None:
+        free = min(free, limited.available) if free else limited.available
     if not free:
         return 0  # unknown: never act on a guess
     held = sum(
@@ -126,8 +135,7 @@ def _mem_available() -> int:
 def ladder(device: Any, req: GenerationRequest) -> list[str]:
     """The measures that apply on this device to this job, in order."""
     out = [SLICING, TILING]
-    if device.kind != "cpu":
-        out.append(OFFLOAD)
+    out.append(OFFLOAD if device.kind != "cpu" else PAGED)
     if req.batch_size > 1:
         out.append(SPLIT)
     return out
@@ -164,6 +172,8 @@ def _apply(engine: Any, pipe: Any, measure: str) -> None:
         pipe.vae.enable_tiling()
     elif measure == OFFLOAD:
         pipe.enable_model_cpu_offload()
+    elif measure == PAGED:  # stays for the model's life: the pages cost nothing when RAM is free
+        engine.page_weights()
 
 
 def _revert(engine: Any, pipe: Any, measures: Sequence[str]) -> None:
