@@ -142,3 +142,28 @@ def test_the_memory_plan_sees_the_cgroup_not_the_machine(monkeypatch: pytest.Mon
     monkeypatch.setattr(cgroup, "cgroup_memory", lambda: cgroup.CgroupMemory(2**30, 2**29))
     held = sum(memory._module_bytes(getattr(pipe, n)) for n in ("unet", "vae", "text_encoder"))
     assert memory.available_bytes(cpu, pipe) == int((2**29 + held) * memory.HEADROOM)
+
+
+def test_loading_on_a_cpu_short_of_ram_pages_the_unet_before_the_rest(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = request("a castle", width=64, height=64, seed=5)
+    cpu = DeviceInfo(kind="cpu", dtype="float32", name="CPU")
+    plain = Engine(cpu)
+    plain.load(tiny_model_dir)
+    expected = plain.generate(req)
+    assert not getattr(plain._pipes["base"].unet, "easel_paged", False)  # RAM is plenty here
+    on_disk = paging.weights_on_disk(tiny_model_dir, None)
+    assert on_disk > 0
+    monkeypatch.setattr(memory, "ram_free", lambda: int(on_disk / paging.LOAD_SHARE) - 1)
+    engine = Engine(cpu)
+    engine.load(tiny_model_dir)
+    base = engine._pipes["base"]
+    assert base.unet.easel_paged and not getattr(base.vae, "easel_paged", False)
+    (folder,) = paging.paging_root().iterdir()
+    assert [p.name for p in folder.iterdir()] == ["unet.safetensors"]
+    assert max_diff(engine.generate(req).images[0], expected.images[0]) <= 1
+    engine.load(tiny_model_dir)  # loading again replaces the pages, never adds to them
+    assert len(list(paging.paging_root().iterdir())) == 1
+    engine.unload()
+    assert list(paging.paging_root().iterdir()) == []

@@ -71,6 +71,7 @@ class Engine:
         self.loras = LoraManager()  # adapters on the base pipeline, cached across jobs
         self.embeddings = EmbeddingManager()
         self._controlnets: dict[str, Any] = {}
+        self._paging: Path | None = None  # the loaded model's paged weights (paging.py)
         self.last_conditioning_seconds = 0.0
         self.tiny_decoder: Any = None  # TAESD (app/engine/taesd.py), looked up once per model
         self._tiny_looked = False
@@ -106,7 +107,9 @@ class Engine:
         diffusers_logging.disable_progress_bar()
         transformers_logging.disable_progress_bar()
         variant = _variant(path)
+        self.unload()  # the old model's memory (and pages) go before the new one loads
         try:
+            unet = self._paged_unet(path, variant)
             pipe = DiffusionPipeline.from_pretrained(
                 path,
                 dtype=self.device.torch_dtype(),
@@ -114,6 +117,7 @@ class Engine:
                 safety_checker=None,
                 requires_safety_checker=False,
                 local_files_only=True,
+                **({"unet": unet} if unet is not None else {}),
             )
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
             raise ModelLoadError(
@@ -171,12 +175,12 @@ class Engine:
         self._controlnets.clear()
         if not self._pipes:
             return  # a full collection walks torch's ~445k import-time objects: skip it
-        paged = getattr(self._pipes["base"].unet, "easel_paged", False)
         self._pipes.clear()
         gc.collect()
-        if paged:
+        if self._paging is not None:
             from app.engine.paging import clear
 
+            self._paging = None
             clear()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -222,18 +226,42 @@ class Engine:
     def page_weights(self) -> int:
         """Move the loaded networks' weights (and the ControlNets') to memory-mapped files
         (app/engine/paging.py), once per model; returns the bytes paged."""
-        base = self._pipes["base"]
-        if getattr(base.unet, "easel_paged", False):
-            return 0
-        from app.engine.paging import NETWORKS, page_networks
+        from app.engine.paging import NETWORKS, new_folder, page_networks
 
+        base = self._pipes["base"]
         nets = {n: getattr(base, n, None) for n in NETWORKS}
         nets.update({f"controlnet-{i}": c for i, c in enumerate(self._controlnets.values())})
-        folder, total = page_networks(nets)
-        base.unet.easel_paged = True
+        if self._paging is None:
+            self._paging = new_folder()
+        total = page_networks(nets, self._paging)
         gc.collect()
-        log.info("paged %.1f GB of weights from %s", total / 1024**3, folder)
+        log.info("paged %.1f GB of weights into %s", total / 1024**3, self._paging)
         return total
+
+    def _paged_unet(self, path: Path, variant: str | None) -> Any:
+        """On a CPU short of RAM, the UNet loaded alone and paged before the rest loads, so
+        the load never holds the whole model in RAM at once; None when RAM suffices."""
+        from app.engine.memory import ram_free
+        from app.engine.paging import new_folder, page_networks, short_of_ram, weights_on_disk
+
+        if self.device.kind != "cpu" or not (path / "unet").is_dir():
+            return None
+        if not short_of_ram(weights_on_disk(path, variant), ram_free()):
+            return None
+        from diffusers import UNet2DConditionModel
+
+        unet = UNet2DConditionModel.from_pretrained(
+            path,
+            subfolder="unet",
+            torch_dtype=self.device.torch_dtype(),
+            variant=variant,
+            local_files_only=True,
+        )
+        self.device.place(unet)
+        self._paging = new_folder()
+        page_networks({"unet": unet}, self._paging)
+        gc.collect()
+        return unet
 
     def preview_decoder(self) -> Any:
         """The installed TAESD for the loaded family (a ``TinyDecoder``), or None."""

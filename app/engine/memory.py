@@ -101,12 +101,7 @@ def available_bytes(device: Any, pipe: Any) -> int:
     else the RAM free now plus what the loaded weights already hold."""
     if device.total_memory:
         return int(device.total_memory * HEADROOM)
-    free = _mem_available()
-    from app.engine.cgroup import cgroup_memory
-
-    limited = cgroup_memory()  # a container's or a capped session's limit is the real one
-    if limited is not None:
-        free = min(free, limited.available) if free else limited.available
+    free = ram_free()
     if not free:
         return 0  # unknown: never act on a guess
     held = sum(
@@ -114,6 +109,17 @@ def available_bytes(device: Any, pipe: Any) -> int:
         for n in ("unet", "vae", "text_encoder", "text_encoder_2")
     )
     return int((free + held) * HEADROOM)
+
+
+def ram_free() -> int:
+    """RAM free now (0 when unknown), within the process's cgroup limit when it has one."""
+    free = _mem_available()
+    from app.engine.cgroup import cgroup_memory
+
+    limited = cgroup_memory()  # a container's or a capped session's limit is the real one
+    if limited is not None:
+        free = min(free, limited.available) if free else limited.available
+    return free
 
 
 def _mem_available() -> int:

@@ -80,24 +80,53 @@ def page_module(module: Any, path: Path) -> int:
     for key in keys:
         mapped[key] = mapped[key].permute(0, 3, 1, 2)
     module.load_state_dict(mapped, strict=True, assign=True)
+    module.easel_paged = True
     return sum(t.numel() * t.element_size() for t in mapped.values())
 
 
-def page_networks(modules: dict[str, Any], root: Path | None = None) -> tuple[Path, int]:
-    """Page every network in ``modules`` (name -> module) into a fresh folder under
-    ``root``; earlier folders are deleted first. Returns the folder and the bytes paged."""
+def new_folder(root: Path | None = None) -> Path:
+    """A fresh folder for one model's pages; every earlier one is deleted first."""
     root = root or paging_root()
     clear(root)
-    folder = root / uuid.uuid4().hex[:12]
+    return root / uuid.uuid4().hex[:12]
+
+
+def page_networks(modules: dict[str, Any], folder: Path) -> int:
+    """Page every network in ``modules`` (name -> module) not paged yet into ``folder``;
+    returns the bytes paged."""
     total = 0
     for name, module in modules.items():
-        if module is None or not any(True for _ in module.parameters()):
+        if module is None or getattr(module, "easel_paged", False):
+            continue
+        if not any(True for _ in module.parameters()):
             continue
         try:
             total += page_module(module, folder / f"{name}.safetensors")
         except (OSError, ValueError, RuntimeError) as exc:  # a full disk: keep it in RAM
             log.warning("could not page %s from disk (%s); it stays in RAM", name, exc)
-    return folder, total
+    return total
+
+
+def weights_on_disk(folder: Path, variant: str | None) -> int:
+    """Bytes of a diffusers folder's network weights (the variant's files when it has them)."""
+    total = 0
+    for sub in NETWORKS:
+        files = sorted((folder / sub).glob("*.safetensors")) + sorted((folder / sub).glob("*.bin"))
+        chosen = [f for f in files if variant and f".{variant}." in f.name] or [
+            f for f in files if f.name.count(".") == 1
+        ]
+        total += sum(f.stat().st_size for f in chosen)
+    return total
+
+
+def short_of_ram(weights: int, free: int) -> bool:
+    """Page while loading when the weights would take most of the RAM there is: the load
+    itself then stays ~the UNet's size below the whole model's (measured: SDXL in an 8 GB
+    cgroup, bench/memory_jobs.py)."""
+    return bool(free) and weights > LOAD_SHARE * free
+
+
+LOAD_SHARE = 0.6
 
 
 def clear(root: Path | None = None) -> None:
