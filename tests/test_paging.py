@@ -162,7 +162,10 @@ def test_loading_on_a_cpu_short_of_ram_pages_the_unet_before_the_rest(
     assert base.unet.easel_paged and not getattr(base.vae, "easel_paged", False)
     (folder,) = paging.paging_root().iterdir()
     assert [p.name for p in folder.iterdir()] == ["unet.safetensors"]
-    assert max_diff(engine.generate(req).images[0], expected.images[0]) <= 1
+    result = engine.generate(req)
+    assert max_diff(result.images[0], expected.images[0]) <= 1
+    assert any(n.startswith("Loaded the UNet paged from disk") for n in result.notes)
+    assert not any(n.startswith("Loaded") for n in engine.generate(req).notes)  # once per load
     engine.load(tiny_model_dir)  # loading again replaces the pages, never adds to them
     assert len(list(paging.paging_root().iterdir())) == 1
     engine.unload()

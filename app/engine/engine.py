@@ -72,6 +72,7 @@ class Engine:
         self.embeddings = EmbeddingManager()
         self._controlnets: dict[str, Any] = {}
         self._paging: Path | None = None  # the loaded model's paged weights (paging.py)
+        self._load_note = ""  # said once, with the first job after a load that paged
         self.last_conditioning_seconds = 0.0
         self.tiny_decoder: Any = None  # TAESD (app/engine/taesd.py), looked up once per model
         self._tiny_looked = False
@@ -109,7 +110,7 @@ class Engine:
         variant = _variant(path)
         self.unload()  # the old model's memory (and pages) go before the new one loads
         try:
-            unet = self._paged_unet(path, variant)
+            unet, note = self._paged_unet(path, variant)
             pipe = DiffusionPipeline.from_pretrained(
                 path,
                 dtype=self.device.torch_dtype(),
@@ -126,6 +127,7 @@ class Engine:
             ) from exc
         self.load_pipeline(pipe, name or display_name(path), model_hash)
         self.model_path = path
+        self._load_note = note
 
     def _load_single_file(self, path: Path, name: str | None) -> None:
         from app.models.checkpoints import inspect_checkpoint, load_single_file_pipeline
@@ -172,6 +174,7 @@ class Engine:
 
     def unload(self) -> None:
         self.model_path = None
+        self._load_note = ""
         self._controlnets.clear()
         if not self._pipes:
             return  # a full collection walks torch's ~445k import-time objects: skip it
@@ -238,16 +241,18 @@ class Engine:
         log.info("paged %.1f GB of weights into %s", total / 1024**3, self._paging)
         return total
 
-    def _paged_unet(self, path: Path, variant: str | None) -> Any:
+    def _paged_unet(self, path: Path, variant: str | None) -> tuple[Any, str]:
         """On a CPU short of RAM, the UNet loaded alone and paged before the rest loads, so
-        the load never holds the whole model in RAM at once; None when RAM suffices."""
+        the load never holds the whole model in RAM at once, and the sentence saying so;
+        (None, "") when RAM suffices."""
         from app.engine.memory import ram_free
         from app.engine.paging import new_folder, page_networks, short_of_ram, weights_on_disk
 
         if self.device.kind != "cpu" or not (path / "unet").is_dir():
-            return None
-        if not short_of_ram(weights_on_disk(path, variant), ram_free()):
-            return None
+            return None, ""
+        weights, free = weights_on_disk(path, variant), ram_free()
+        if not short_of_ram(weights, free):
+            return None, ""
         from diffusers import UNet2DConditionModel
 
         unet = UNet2DConditionModel.from_pretrained(
@@ -261,7 +266,10 @@ class Engine:
         self._paging = new_folder()
         page_networks({"unet": unet}, self._paging)
         gc.collect()
-        return unet
+        return unet, (
+            f"Loaded the UNet paged from disk: the model's {weights / 1024**3:.1f} GB would take "
+            f"most of the {free / 1024**3:.1f} GB of RAM free (close other apps to run faster)."
+        )
 
     def preview_decoder(self) -> Any:
         """The installed TAESD for the loaded family (a ``TinyDecoder``), or None."""
@@ -364,6 +372,8 @@ class Engine:
                 notes: list[str] = []
             else:
                 images, redecoded, notes = run_fitting(self, pipe, run_req, call, seeds, run, nets)
+        if self._load_note:
+            notes, self._load_note = [*notes, self._load_note], ""
         if recipe is not None:
             notes[:0] = [f"{infotext_keys(recipe)['Speed']}: {recipe.summary}."]
             notes += [recipe.note + "."] if recipe.note else []
