@@ -62,22 +62,24 @@ def test_compiled_picture_equals_eager_and_says_what_the_warm_up_cost(
 
 
 def test_lora_after_compiling_is_in_the_picture(
-    compiled: Engine, eager: Engine, tmp_path: Path
+    compiled: Engine, eager: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A LoRA goes into the UNet only: its compiles are what this test is about (time).
+    monkeypatch.setattr(compile_mod, "TARGETS", (("unet", "the UNet"),))
     folder = tmp_path / "webui-models" / "Lora"
     save_kohya_lora(fresh_pipe(), folder / "inkwash.safetensors", alpha=2.0, seed=1)
     registry.import_path(folder.parent)
     compiled.generate(job())  # compiled without the LoRA (again, when this test runs alone)
     plain = eager.generate(job())
     # Loading the LoRA changes the UNet's layers (dynamo would notice); a new weight for the
-    # same LoRA, or none, changes only the fused values, which a frozen graph would not see.
-    for prompt in ("<lora:inkwash:0.8>", "<lora:inkwash:0.3>", ""):
-        theirs = eager.generate(job(f"a lighthouse {prompt}"))
-        ours = compiled.generate(job(f"a lighthouse {prompt}"))
-        assert max_diff(ours.images[0], theirs.images[0]) <= 1, prompt
+    # same LoRA changes only the fused values, which a frozen graph would not see (checked:
+    # without the engine dropping its graphs, 0.3 comes out 30 levels off).
+    for weight in (0.8, 0.3):
+        theirs = eager.generate(job(f"a lighthouse <lora:inkwash:{weight}>"))
+        ours = compiled.generate(job(f"a lighthouse <lora:inkwash:{weight}>"))
+        assert max_diff(ours.images[0], theirs.images[0]) <= 1, weight
         assert any(n.startswith("Compiled the UNet") for n in ours.notes)  # compiled again
-        if prompt:
-            assert max_diff(plain.images[0], theirs.images[0]) > 1  # the LoRA shows
+        assert max_diff(plain.images[0], theirs.images[0]) > 1  # the LoRA shows
 
 
 def test_without_a_cpp_compiler_the_job_runs_eager_and_says_so(
