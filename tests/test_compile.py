@@ -140,3 +140,41 @@ def test_cli_compile_flag() -> None:
     parser = build_parser()
     assert parser.parse_args(["generate", "--prompt", "x", "--compile"]).compile is True
     assert parser.parse_args(["generate", "--prompt", "x"]).compile is False
+
+
+def test_paged_weights_run_eager_and_say_so() -> None:
+    e = engine(True)
+    e.page_weights()
+    result = e.generate(job())
+    assert result.notes == (
+        "torch.compile is off while the weights are paged from disk (too little RAM for a "
+        "compiled copy); running without it.",
+    )
+    assert "forward" not in e._pipes["base"].unet.__dict__
+
+
+def test_a_precision_change_drops_the_compiled_networks() -> None:
+    e = engine(True)
+    e._compile_notes()  # the wrappers go on; nothing compiles before their first call
+    unet = e._pipes["base"].unet
+    assert unet.__dict__["forward"] is e._compiled.wrappers[0]
+    e.set_precision("bf16")
+    assert e._compiled is None and "forward" not in unet.__dict__
+
+
+def test_the_checkbox_and_the_worker_carry_the_setting(qtbot: Any) -> None:
+    from app.ui.settings import UiSettings
+    from app.ui.settings_panel import SettingsPanel
+    from app.workers.engine_worker import _EngineLoop
+    from app.workers.jobs import JobQueue, LoadCommand
+
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    panel.apply(UiSettings(compile_model=True))
+    assert panel.compile_model.isChecked()
+    panel.compile_model.setChecked(False)
+    assert panel.read_into(UiSettings(compile_model=True)).compile_model is False
+    loop = _EngineLoop(JobQueue(), None, "cpu", 0.0, None)
+    loop._engine = Engine(CPU)
+    loop._load(LoadCommand(compile_model=True))
+    assert loop._engine.compile_model is True
