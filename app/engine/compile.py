@@ -11,7 +11,9 @@ cache, so the same model and size compile faster in the next session.
 On the CPU inductor's freezing folds the weights into the compiled graph as constants (that is
 most of the gain: prepacked oneDNN weights). A change to the weights in place (a LoRA fused
 in, a precision cast, weights paged from disk) would then be invisible to the graph, so every
-such change calls ``CompiledPipeline.restore`` and the next job compiles afresh.
+such change calls ``CompiledPipeline.restore`` and the next job compiles afresh (embeddings
+go into the text encoder, which is not compiled). The frozen graphs hold their own prepacked
+copy of the weights, so a model whose weights are paged from disk is not compiled.
 
 Where compiling can't work (the installed app, no C++ compiler, an inductor error at the first
 call) the networks run eager and the job says so in one sentence.

@@ -292,7 +292,10 @@ class Engine:
     def _compile_notes(self) -> list[str]:
         """Compile the loaded model when the setting asks and this computer can; the sentence
         saying why not, once."""
-        if not self.compile_model or self._compiled is not None:
+        if self._compiled is not None:
+            self._compiled.fresh.clear()  # a cancelled job's warm-up is not this job's
+            return []
+        if not self.compile_model:
             return []
         from app.engine.compile import compile_pipeline, compile_problem
 
