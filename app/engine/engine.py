@@ -5,6 +5,7 @@ Headless and Qt-free; the window's worker and the CLI both call ``Engine.generat
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import secrets
@@ -76,6 +77,9 @@ class Engine:
         self.last_conditioning_seconds = 0.0
         self.tiny_decoder: Any = None  # TAESD (app/engine/taesd.py), looked up once per model
         self._tiny_looked = False
+        self.compile_model = False  # Settings' "Compile the model" (app/engine/compile.py)
+        self._compiled: Any = None  # the loaded model's CompiledPipeline, from its first job
+        self._compile_told = False  # why it can't compile, said once
 
     # -- model -----------------------------------------------------------------------------
     @property
@@ -165,6 +169,7 @@ class Engine:
         self.model_name = name
         self.model_hash = model_hash
         self.tiny_decoder, self._tiny_looked = None, False
+        self._compile_told = False
         self._place(pipe)
         if self.family == "sdxl":  # fp16 VAE, 512 px tiles: app/engine/sdxl.py
             from app.engine.sdxl import adapt_sdxl
@@ -176,6 +181,7 @@ class Engine:
         self.model_path = None
         self._load_note = ""
         self._controlnets.clear()
+        self._weights_changed(forget_failure=True)
         if not self._pipes:
             return  # a full collection walks torch's ~445k import-time objects: skip it
         self._pipes.clear()
@@ -212,6 +218,7 @@ class Engine:
         dev = replace(self.device, dtype=detect_device(self.device.kind, precision).dtype)
         if dev.dtype == self.device.dtype:
             return
+        self._weights_changed()
         wider = dev.torch_dtype().itemsize > self.device.torch_dtype().itemsize
         self._device = dev
         dtype = dev.torch_dtype()
@@ -231,6 +238,7 @@ class Engine:
         (app/engine/paging.py), once per model; returns the bytes paged."""
         from app.engine.paging import NETWORKS, new_folder, page_networks
 
+        self._weights_changed()  # paged models run eager: see _compile_notes
         base = self._pipes["base"]
         nets = {n: getattr(base, n, None) for n in NETWORKS}
         nets.update({f"controlnet-{i}": c for i, c in enumerate(self._controlnets.values())})
@@ -270,6 +278,47 @@ class Engine:
             f"Loaded the UNet paged from disk: the model's {weights / 1024**3:.1f} GB would take "
             f"most of the {free / 1024**3:.1f} GB of RAM free (close other apps to run faster)."
         )
+
+    # -- torch.compile (app/engine/compile.py) ---------------------------------------------
+    def set_compile(self, on: bool) -> None:
+        """Settings' "Compile the model": the UNet and the VAE decoder are compiled at the next
+        job's first call (its notes say how long the warm-up took); off puts eager back."""
+        if on != self.compile_model:
+            self.compile_model = on
+            self._compile_told = False
+            self._weights_changed(forget_failure=True)
+
+    def _weights_changed(self, forget_failure: bool = False) -> None:
+        """Weights changed in place (LoRA fused, dtype cast, paged, another model): the
+        compiled graphs hold the old ones frozen, so they go and the next job compiles again.
+        A failed compile stays failed (eager, said once) until the model or the setting changes."""
+        compiled = self._compiled
+        if compiled is not None and (forget_failure or not compiled.failed):
+            compiled.restore()
+            self._compiled = None
+
+    def _compile_notes(self) -> list[str]:
+        """Compile the loaded model when the setting asks and this computer can; the sentence
+        saying why not, once."""
+        if self._compiled is not None:
+            self._compiled.fresh.clear()  # a cancelled job's warm-up is not this job's
+            return []
+        if not self.compile_model:
+            return []
+        from app.engine.compile import compile_pipeline, compile_problem
+
+        problem = compile_problem(self.device)
+        if problem is None and self._paging is not None:
+            # Frozen graphs keep their own copy of the weights in RAM, the opposite of paging.
+            problem = (
+                "torch.compile is off while the weights are paged from disk (too little RAM "
+                "for a compiled copy); running without it."
+            )
+        if problem is not None:
+            told, self._compile_told = self._compile_told, True
+            return [] if told else [problem]
+        self._compiled = compile_pipeline(self._pipes["base"], self.device)
+        return []
 
     def preview_decoder(self) -> Any:
         """The installed TAESD for the loaded family (a ``TinyDecoder``), or None."""
@@ -341,9 +390,13 @@ class Engine:
         tiny = self.preview_decoder() if recipe is not None and recipe.tiny_decode else None
         # LoRAs and embeddings go onto the shared base modules before any step runs; the
         # pipeline sees the prompt without <lora:...> tags, the request keeps them.
+        lora_changes = self.loras.changes
         run_req, network_info = apply_networks(
             self.loras, self.embeddings, self._pipes["base"], req
         )
+        if self.loras.changes != lora_changes:
+            self._weights_changed()  # a LoRA fused in or out: the frozen graphs are stale
+        compile_notes = self._compile_notes()
         call = MODES[req.mode](req, self.inpainting)
         if self.family == "sdxl":  # original/target size and crop as the webui sets them
             from app.engine.sdxl import micro_conditioning
@@ -377,6 +430,9 @@ class Engine:
         if recipe is not None:
             notes[:0] = [f"{infotext_keys(recipe)['Speed']}: {recipe.summary}."]
             notes += [recipe.note + "."] if recipe.note else []
+        if self._compiled is not None:
+            compile_notes += self._compiled.notes()
+        notes += compile_notes
         network_info = {**network_info, **infotext_keys(recipe)}
         if call.finish is not None:
             images = [call.finish(im) for im in images]
@@ -550,21 +606,24 @@ class Engine:
     def _decode_fp32(self, pipe: Any, latents: Any) -> np.ndarray:
         vae = pipe.vae
         dtype = vae.dtype
-        try:
-            vae.to(torch.float32)
-            lat = latents.to(torch.float32)
-            cfg = vae.config
-            mean, std = getattr(cfg, "latents_mean", None), getattr(cfg, "latents_std", None)
-            if mean is not None and std is not None:
-                m = torch.tensor(mean).view(1, -1, 1, 1).to(lat)
-                s = torch.tensor(std).view(1, -1, 1, 1).to(lat)
-                lat = lat * s / cfg.scaling_factor + m
-            else:
-                lat = lat / cfg.scaling_factor
-            image = vae.decode(lat, return_dict=False)[0]
-            return pipe.image_processor.postprocess(image, output_type="np")
-        finally:
-            vae.to(dtype)
+        # eager: an fp32 call would compile the decoder again, for one picture
+        eager = self._compiled.eager() if self._compiled is not None else contextlib.nullcontext()
+        with eager:
+            try:
+                vae.to(torch.float32)
+                lat = latents.to(torch.float32)
+                cfg = vae.config
+                mean, std = getattr(cfg, "latents_mean", None), getattr(cfg, "latents_std", None)
+                if mean is not None and std is not None:
+                    m = torch.tensor(mean).view(1, -1, 1, 1).to(lat)
+                    s = torch.tensor(std).view(1, -1, 1, 1).to(lat)
+                    lat = lat * s / cfg.scaling_factor + m
+                else:
+                    lat = lat / cfg.scaling_factor
+                image = vae.decode(lat, return_dict=False)[0]
+                return pipe.image_processor.postprocess(image, output_type="np")
+            finally:
+                vae.to(dtype)
 
     def _oom(self, req: GenerationRequest) -> OutOfMemory:
         gc.collect()

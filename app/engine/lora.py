@@ -56,6 +56,12 @@ class LoraManager:
         self.fuse = True
         self._fused: tuple[tuple[str, float, float], ...] = ()
         self._backup: dict[int, tuple[Any, Any]] = {}  # id(base layer) -> (layer, weight copy)
+        # Counts the runs that changed the model's LoRA state (adapters, weights, fused):
+        # the engine drops compiled graphs that hold the weights frozen (app/engine/compile.py).
+        self.changes = 0
+
+    def _state(self) -> tuple[Any, ...]:
+        return (tuple(self.adapter_names), self._active, self._fused)
 
     def _bind(self, pipe: Any) -> None:
         if self._pipe is None or self._pipe() is not pipe:
@@ -69,6 +75,14 @@ class LoraManager:
     def apply(self, pipe: Any, tags: tuple[LoraTag, ...]) -> dict[str, str]:
         """Make ``tags`` the LoRAs of the next run on ``pipe``; the infotext's ``Lora hashes``."""
         self._bind(pipe)
+        before = self._state()
+        try:
+            return self._apply(pipe, tags)
+        finally:
+            if self._state() != before:
+                self.changes += 1
+
+    def _apply(self, pipe: Any, tags: tuple[LoraTag, ...]) -> dict[str, str]:
         if not tags:
             self._deactivate(pipe)
             return {}

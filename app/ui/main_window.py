@@ -262,9 +262,12 @@ class MainWindow(QMainWindow):
         self.worker.start()
         if self.settings.precision != "auto":
             self._set_precision(self.settings.precision)  # before the model loads
+        if self.settings.compile_model:
+            self._set_compile(True)
         if not self._precision_hooked:
             self._precision_hooked = True
             self.settings_panel.precision.precisionChanged.connect(self._set_precision)
+            self.settings_panel.compile_model.toggled.connect(self._set_compile)
         self.models_worker.refresh()
         if self.settings.model_path:
             self.worker.load_model(self.settings.model_path)
@@ -276,6 +279,11 @@ class MainWindow(QMainWindow):
         """This computer's engine only: a server runs at its own precision."""
         if hasattr(self.worker, "set_precision"):
             self.worker.set_precision(precision)
+
+    def _set_compile(self, on: bool) -> None:
+        """This computer's engine only, like the precision."""
+        if hasattr(self.worker, "set_compile"):
+            self.worker.set_compile(on)
 
     def use_worker(self, worker: EngineWorker | Any) -> None:
         """Swap the engine (Settings → Engine): the old one's jobs are cancelled."""

@@ -59,6 +59,7 @@ class UiSettings:
     clip_skip: int = 1
     speed: str = "quality"  # app.speed: quality | balanced | fast
     precision: str = "auto"  # the engine's dtype: auto (the device policy) | fp32 | bf16
+    compile_model: bool = False  # torch.compile the UNet and VAE decoder (app/engine/compile.py)
     schedule: str = DEFAULT_SCHEDULE
     subseed: int = -1
     subseed_strength: float = 0.0
@@ -127,6 +128,7 @@ def _sanitize(s: UiSettings) -> UiSettings:
     s.model_path = s.model_path if isinstance(s.model_path, str) else ""
     s.speed = s.speed if s.speed in ("quality", "balanced", "fast") else d.speed
     s.precision = s.precision if s.precision in ("auto", "fp32", "bf16") else d.precision
+    s.compile_model = s.compile_model if isinstance(s.compile_model, bool) else d.compile_model
     if not isinstance(s.recent_models, list):
         s.recent_models = []
     s.recent_models = [p for p in s.recent_models if isinstance(p, str) and p][:MAX_RECENT_MODELS]

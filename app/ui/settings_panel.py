@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -127,6 +128,18 @@ class SettingsPanel(QWidget):
         form.addRow("Clip skip", self.clip_skip)
         self.precision = PrecisionCombo()
         form.addRow("Precision", self.precision)
+        self.compile_model = QCheckBox("Compile the model")
+        self.compile_model.setObjectName("compileCheck")
+        hint = "Faster steps after a one-time warm-up of about a minute; needs a C++ compiler."
+        self.compile_model.setToolTip(
+            f"torch.compile for the UNet and the VAE decoder. {hint} Each new size, batch or "
+            "LoRA compiles again, once; the status line says how long it took."
+        )
+        compile_hint = QLabel(hint)
+        compile_hint.setObjectName("dimLabel")
+        compile_hint.setWordWrap(True)
+        form.addRow("", self.compile_model)
+        form.addRow("", compile_hint)
 
         self.size_preset.currentIndexChanged.connect(self._preset_chosen)
         self.width_spin.valueChanged.connect(self._size_edited)
@@ -204,6 +217,9 @@ class SettingsPanel(QWidget):
         self.clip_skip.setValue(s.clip_skip)
         self.speed.set_speed(s.speed)
         self.precision.set_precision(s.precision)
+        self.compile_model.blockSignals(True)
+        self.compile_model.setChecked(s.compile_model)
+        self.compile_model.blockSignals(False)
         self._speed_changed(s.speed)
         self.sampling.apply(s)
 
@@ -219,6 +235,7 @@ class SettingsPanel(QWidget):
         s.clip_skip = self.clip_skip.value()
         s.speed = self.speed.speed()
         s.precision = self.precision.precision()
+        s.compile_model = self.compile_model.isChecked()
         self.sampling.read_into(s)
         return s
 

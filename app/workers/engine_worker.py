@@ -188,6 +188,8 @@ class _EngineLoop(LoopSignals):
             if command.precision is not None:
                 self._engine.set_precision(command.precision)
                 self.engineReady.emit(self._engine.device.chip())
+            elif command.compile_model is not None:
+                self._engine.set_compile(command.compile_model)
             elif command.factory is not None:
                 self._adopt(command.factory)
             elif command.model_path:
@@ -427,6 +429,11 @@ class EngineWorker(QueueWorker):
         """Settings' precision ("auto", "fp32", "bf16"), applied in the engine thread after
         the jobs already queued; ``engineReady`` brings the new header chip."""
         self._queue.put(LoadCommand(precision=precision))
+
+    def set_compile(self, on: bool) -> None:
+        """Settings' "Compile the model", applied in the engine thread after the jobs already
+        queued; the next job's notes say how long the warm-up took."""
+        self._queue.put(LoadCommand(compile_model=on))
 
     def load_pipeline_factory(self, factory: Callable[[], tuple[Any, str]]) -> None:
         """Build a pipeline in the engine thread with ``factory() -> (pipeline, name)`` and

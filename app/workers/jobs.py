@@ -36,6 +36,7 @@ class LoadCommand:
     model_path: str | None = None
     factory: Callable[[], tuple[Any, str]] | None = None  # () -> (pipeline, name)
     precision: str | None = None  # Settings' precision override: "auto" | "fp32" | "bf16"
+    compile_model: bool | None = None  # Settings' "Compile the model" (torch.compile)
 
 
 @dataclass(frozen=True)
