@@ -1,9 +1,10 @@
 """First run on a computer without a GPU: the welcome banner recommends the fast path.
 
-Seconds per picture are estimates, from the figures measured on this project's 2-core
-AVX-512 (bf16) CPU (issue 12): SD-Turbo 1 step + TAESD 3.6 s in bf16, 7 s in fp32; SD 1.5 +
-LCM-LoRA 4 steps + TAESD 13.7 s in bf16, 23 s in fp32. Scaled by the physical cores torch
-runs on (the work splits across cores nearly evenly); the banner says "estimated".
+Seconds per picture are estimates, from bench/cpu_image.py at 512x512 on this project's 2-core
+Xeon (AVX-512 BF16 and AMX; 2026-12-03, quiet machine): SD-Turbo 1 step + TAESD 1.9 s through
+Easel in bf16, 4.2 s in fp32 (bare diffusers); SD 1.5 + LCM-LoRA 4 steps + TAESD 4.1 s in bf16,
+14.7 s in fp32. Scaled by the physical cores torch runs on (the work splits across cores nearly
+evenly); a CPU with bf16 but no AMX will be slower, so the banner says "estimated".
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from PySide6.QtWidgets import QLabel
 from app.models import catalog
 
 MEASURED_CORES = 2
-TURBO_SECONDS = {"bf16": 3.6, "fp32": 7.0}
-LCM_SECONDS = {"bf16": 13.7, "fp32": 23.0}
+TURBO_SECONDS = {"bf16": 1.9, "fp32": 4.2}
+LCM_SECONDS = {"bf16": 4.1, "fp32": 14.7}
 
 
 @dataclass(frozen=True)
