@@ -16,13 +16,13 @@ from app.request import load_image
 
 
 def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = sub.add_parser("upscale", help="upscale an image (ESRGAN-family models or Lanczos)")
+    p = sub.add_parser("upscale", help="upscale an image (an upscaler model or Lanczos)")
     p.add_argument("image", metavar="IMAGE", help="the picture to upscale")
     p.add_argument(
         "--upscaler",
         default="Lanczos",
         metavar="NAME",
-        help="Lanczos, or an ESRGAN-family upscaler: its name in 'models list', or a .pth / "
+        help="Lanczos, or an upscaler model (ESRGAN, SwinIR, ...): its name in 'models list', or a .pth / "
         ".safetensors path (default: Lanczos)",
     )
     p.add_argument("--scale", type=float, default=2.0, choices=[2.0, 4.0], help="2 or 4")

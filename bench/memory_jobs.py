@@ -199,10 +199,10 @@ def run_case(case: str, models: Path, steps: int) -> dict[str, Any]:
     if family == "esrgan":
         from PIL import Image
 
-        from app.engine.upscale import RRDBNet, upscale_tiled
+        from app.engine.upscale import build_esrgan, upscale_tiled
 
         torch.manual_seed(0)
-        net = RRDBNet(64, 32, 23, 4).eval().to(device.torch_dtype())
+        net = build_esrgan(64, 23, 4).to(device.torch_dtype())
         result = upscale_tiled(net, Image.new("RGB", (size, size), (120, 80, 200)), 256, 16)
         assert result.size == (4 * size, 4 * size)
         out["seconds"] = round(time.perf_counter() - t0, 1)

@@ -68,10 +68,10 @@ def run_case(case: str, dtype_name: str) -> dict[str, float | str]:
     else:
         from PIL import Image
 
-        from app.engine.upscale import RRDBNet, upscale_tiled
+        from app.engine.upscale import build_esrgan, upscale_tiled
 
         torch.manual_seed(0)
-        net = RRDBNet(64, 32, 23, 4).eval().to(dtype)
+        net = build_esrgan(64, 23, 4).to(dtype)
         picture = Image.new("RGB", (512, 512), (120, 80, 200))
         before, t0 = _rss_mb(), time.perf_counter()
         out = upscale_tiled(net, picture, tile=256, overlap=16)

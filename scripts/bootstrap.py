@@ -25,6 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 TORCH_VERSION = os.environ.get("EASEL_TORCH_VERSION", "2.13.0")
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# Installed without their declared dependencies. spandrel (upscaler architectures) declares
+# torchvision, whose PyPI build is linked against CUDA torch and would fail (or replace torch)
+# beside the CPU build; Easel never runs the two architectures that import it
+# (app/engine/upscale.py). Its real dependencies (einops, numpy, safetensors) are in pyproject.
+NO_DEPS = ("spandrel==0.4.2",)
 
 
 def venv_python() -> Path:
@@ -88,7 +93,10 @@ def main() -> None:
         sys.exit("Easel needs Python 3.11 or newer; install it and run make again.")
     stamp = VENV / ".easel-installed"
     digest = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + args.extras.encode() + TORCH_VERSION.encode()
+        (ROOT / "pyproject.toml").read_bytes()
+        + args.extras.encode()
+        + TORCH_VERSION.encode()
+        + " ".join(NO_DEPS).encode()
     ).hexdigest()
     if stamp.exists() and stamp.read_text() == digest and venv_python().exists():
         return
@@ -99,6 +107,8 @@ def main() -> None:
     target = f".[{args.extras}]" if args.extras else "."
     if pip("install", "-q", "-e", target) != 0:
         sys.exit("Installing Easel's dependencies failed; see the messages above.")
+    if pip("install", "-q", "--no-deps", *NO_DEPS) != 0:
+        sys.exit(f"Installing {', '.join(NO_DEPS)} failed; see the messages above.")
     after = installed_torch() or ""
     if after.split("+")[0] != TORCH_VERSION:
         sys.exit(f"torch {TORCH_VERSION} was expected but {after or 'none'} is installed.")

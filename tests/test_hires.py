@@ -104,9 +104,9 @@ def test_hires_equals_two_stages_by_hand(
 def test_esrgan_hires_upscaler_from_a_file(tiny_engine: Any, tmp_path: Any) -> None:
     from safetensors.torch import save_file
 
-    from tests.test_upscale import tiny_net
+    from tests.test_upscale import state, tiny_net
 
-    save_file(dict(tiny_net().state_dict()), tmp_path / "4x-tiny.safetensors")
+    save_file(state(tiny_net()), tmp_path / "4x-tiny.safetensors")
     req = REQ.replace(hires_upscaler=str(tmp_path / "4x-tiny.safetensors"), hires_scale=2.0)
     out = tiny_engine.generate(req).images[0]
     assert out.size == (160, 128)
@@ -196,11 +196,11 @@ def test_hires_result_is_not_the_first_pass_upscaled(tiny_engine: Any) -> None:
 def test_installed_upscaler_is_found_by_name(tiny_engine: Any, easel_home: Any) -> None:
     """An ESRGAN file in Easel's upscalers folder is a hires upscaler by its name."""
     from app.models.store import models_dir
-    from tests.test_upscale import tiny_net
+    from tests.test_upscale import state, tiny_net
 
     folder = models_dir() / "upscalers"
     folder.mkdir(parents=True, exist_ok=True)
-    torch.save({"params_ema": tiny_net().state_dict()}, folder / "4x-Tiny.pth")
+    torch.save({"params_ema": state(tiny_net())}, folder / "4x-Tiny.pth")
     out = tiny_engine.generate(REQ.replace(hires_upscaler="4x-tiny", hires_scale=2.0))
     assert out.images[0].size == (160, 128)
     assert "Hires upscaler: 4x-tiny" in out.infotexts[0]

@@ -12,7 +12,7 @@ from app.library.gallery import Gallery
 from app.library.pngio import read_parameters
 from app.ui.gallery_view import GalleryWidget
 from app.ui.upscale_dialog import NO_MODELS_HINT, UpscaleFlow, installed_upscalers
-from tests.test_upscale import picture, tiny_net
+from tests.test_upscale import picture, state, tiny_net
 
 TIMEOUT = 60_000
 PARAMS = "a lighthouse\nSteps: 2, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 40x24"
@@ -27,7 +27,7 @@ def esrgan_file(tmp_path: Path) -> Path:
     from safetensors.torch import save_file
 
     path = tmp_path / "4x-tiny.safetensors"
-    save_file(dict(tiny_net().state_dict()), path)
+    save_file(state(tiny_net()), path)
     return path
 
 

@@ -71,9 +71,9 @@ def upscale_images(
     if upscaler in ("Lanczos", "Nearest"):
         how = Image.Resampling.LANCZOS if upscaler == "Lanczos" else Image.Resampling.NEAREST
         return [im.convert("RGB").resize(size, how) for im in images]
-    from app.engine.upscale import load_esrgan, upscale_tiled
+    from app.engine.upscale import load_upscaler, upscale_tiled
 
-    net = load_esrgan(upscaler_path(upscaler)).to(engine.device.torch_device)
+    net = load_upscaler(upscaler_path(upscaler)).to(engine.device.torch_device)
     out = []
     for im in images:
         big = upscale_tiled(net, im, cancel=cancel)

@@ -1,16 +1,22 @@
-"""Upscalers: ESRGAN-family models (RRDBNet: RealESRGAN x4plus, 4x-UltraSharp and the like),
-run in tiles so a 2048 px result fits in a few GB, with progress and cancel; Lanczos built in.
+"""Upscalers: the architectures spandrel reads (ESRGAN and Real-ESRGAN x4plus, 4x-UltraSharp,
+the Compact anime models, SPAN, SwinIR, HAT, DAT, ...), run in tiles so a 2048 px result fits in
+a few GB, with progress and cancel; Lanczos built in.
 
-The brief asked for spandrel; spandrel requires torchvision, and no torchvision build matches
-the pinned torch 2.13 CPU here (pip would replace torch), so the RRDBNet architecture is
-written out below (it is small and fixed). Files load through the allow-list loader
-(``app.models.safeload``) or safetensors, never plain ``torch.load``.
+Files are read by Easel's own loaders, never by a plain ``torch.load``: safetensors, or a
+``.pth`` through the allow-list unpickler (``app.models.safeload``), so a pickle never runs
+code. spandrel only recognises the architecture from the tensors and builds the network.
+
+spandrel is installed without its dependencies (``scripts/bootstrap.py``): it asks for
+torchvision, which has no build for the pinned CPU torch here, and only two architectures Easel
+never runs as upscalers (LaMa inpainting, RestoreFormer faces) import it. ``_spandrel()`` lends
+those imports a stand-in for the length of spandrel's import and takes it back.
 """
 
 from __future__ import annotations
 
-import re
+import sys
 import threading
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,116 +24,134 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from app.errors import Cancelled, ModelLoadError
 
 BUILTIN = ("Lanczos", "None")
+_TV = ("torchvision", "torchvision.transforms", "torchvision.transforms.functional")
 
 
-class _RDB(nn.Module):
-    def __init__(self, feat: int, grow: int) -> None:
-        super().__init__()
-        for i in range(5):
-            out = feat if i == 4 else grow
-            setattr(self, f"conv{i + 1}", nn.Conv2d(feat + i * grow, out, 3, 1, 1))
-        self.act = nn.LeakyReLU(0.2, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = [x]
-        for i in range(4):
-            feats.append(self.act(getattr(self, f"conv{i + 1}")(torch.cat(feats, 1))))
-        conv5: Any = self.conv5
-        return x + conv5(torch.cat(feats, 1)) * 0.2
+def _no_torchvision(*_args: Any, **_kw: Any) -> Any:
+    raise ModelLoadError(
+        "This model needs torchvision, which Easel does not ship; use an ESRGAN-family upscaler."
+    )
 
 
-class _RRDB(nn.Module):
-    def __init__(self, feat: int, grow: int) -> None:
-        super().__init__()
-        self.rdb1, self.rdb2, self.rdb3 = _RDB(feat, grow), _RDB(feat, grow), _RDB(feat, grow)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.rdb3(self.rdb2(self.rdb1(x))) * 0.2
-
-
-class RRDBNet(nn.Module):
-    """ESRGAN's generator in Real-ESRGAN's key layout (x4; x2 and x1 through pixel-unshuffle)."""
-
-    def __init__(self, feat: int = 64, grow: int = 32, blocks: int = 23, scale: int = 4) -> None:
-        super().__init__()
-        self.scale = scale
-        unshuffle = {4: 1, 2: 2, 1: 4}[scale]
-        self.unshuffle = unshuffle
-        self.conv_first = nn.Conv2d(3 * unshuffle * unshuffle, feat, 3, 1, 1)
-        self.body = nn.Sequential(*[_RRDB(feat, grow) for _ in range(blocks)])
-        self.conv_body = nn.Conv2d(feat, feat, 3, 1, 1)
-        self.conv_up1 = nn.Conv2d(feat, feat, 3, 1, 1)
-        self.conv_up2 = nn.Conv2d(feat, feat, 3, 1, 1)
-        self.conv_hr = nn.Conv2d(feat, feat, 3, 1, 1)
-        self.conv_last = nn.Conv2d(feat, 3, 3, 1, 1)
-        self.act = nn.LeakyReLU(0.2, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.unshuffle > 1:
-            x = nn.functional.pixel_unshuffle(x, self.unshuffle)
-        feat = self.conv_first(x)
-        feat = feat + self.conv_body(self.body(feat))
-        up = nn.functional.interpolate
-        feat = self.act(self.conv_up1(up(feat, scale_factor=2, mode="nearest")))
-        feat = self.act(self.conv_up2(up(feat, scale_factor=2, mode="nearest")))
-        return self.conv_last(self.act(self.conv_hr(feat)))
-
-
-_OLD = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2"}
-_OLD.update({"model.8": "conv_hr", "model.10": "conv_last"})
-
-
-def _new_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Old ESRGAN layout (``model.1.sub.N.RDB1.conv1.0.weight``, 4x-UltraSharp) to the new."""
-    if "conv_first.weight" in state:
-        return state
-    out: dict[str, torch.Tensor] = {}
-    blocks = max(int(m.group(1)) for k in state if (m := re.match(r"model\.1\.sub\.(\d+)\.", k)))
-    for key, value in state.items():
-        head, _, leaf = key.rpartition(".")
-        if head in _OLD:
-            out[f"{_OLD[head]}.{leaf}"] = value
-        elif head == f"model.1.sub.{blocks}":
-            out[f"conv_body.{leaf}"] = value
-        elif m := re.match(r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0$", head):
-            out[f"body.{m.group(1)}.rdb{m.group(2)}.conv{m.group(3)}.{leaf}"] = value
-    return out
-
-
-def load_esrgan(path: str | Path) -> RRDBNet:
-    """An ESRGAN-family upscaler from a .pth (allow-list unpickler) or .safetensors file."""
-    path = Path(path)
+def _spandrel() -> Any:
+    """The spandrel package, imported once (with the torchvision stand-in if need be)."""
+    if "spandrel" in sys.modules:
+        return sys.modules["spandrel"]
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+        import spandrel
 
-            state = load_file(str(path))
-        else:
-            from app.models.safeload import load_pickle_state_dict
+        return spandrel
+    except (ImportError, RuntimeError, OSError) as exc:
+        # no torchvision, or one built for another torch ("operator torchvision::nms does
+        # not exist"): both go through the stand-in; anything else is a broken install
+        if "torchvision" not in str(exc) and "torchvision" not in sys.modules:
+            raise ModelLoadError(
+                "Easel's upscaler support (spandrel) is missing or broken; run `make setup` again."
+            ) from exc
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        del sys.modules[name]  # a broken torchvision's half import
+    lent = {name: types.ModuleType(name) for name in _TV}
+    functional = lent["torchvision.transforms.functional"]
+    functional.InterpolationMode = types.SimpleNamespace(BILINEAR="bilinear")  # type: ignore[attr-defined]
+    functional.rotate = functional.normalize = _no_torchvision  # type: ignore[attr-defined]
+    for name in [m for m in sys.modules if m.startswith("spandrel")]:
+        del sys.modules[name]
+    sys.modules.update(lent)
+    try:
+        import spandrel
+    finally:
+        for name in _TV:  # transformers and the rest see no torchvision, as before
+            sys.modules.pop(name, None)
+    return spandrel
 
-            state, _ = load_pickle_state_dict(path)
-        state = _new_keys(state)
-        feat = state["conv_first.weight"].shape[0]
-        grow = state["body.0.rdb1.conv1.weight"].shape[0]
-        blocks = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body."))
-        scale = {3: 4, 12: 2, 48: 1}[state["conv_first.weight"].shape[1]]
-        net = RRDBNet(feat, grow, blocks, scale)
-        net.load_state_dict(state)
-    except (KeyError, ValueError, RuntimeError) as exc:
+
+class Upscaler:
+    """A loaded upscaling network: its factor, its dtype, and one call on a tile."""
+
+    def __init__(self, descriptor: Any, name: str = "") -> None:
+        self.descriptor = descriptor
+        self.name = name or descriptor.architecture.name
+        self.scale: int = descriptor.scale
+        tiling = _spandrel().ModelTiling
+        self.whole = descriptor.tiling == tiling.INTERNAL  # runs its own tiles: give it all
+
+    def to(self, device: Any = None, dtype: torch.dtype | None = None) -> Upscaler:
+        """Move it, in ``dtype`` where the architecture supports it (fp32 otherwise)."""
+        if isinstance(device, torch.dtype):
+            device, dtype = None, device
+        d = self.descriptor
+        if dtype == torch.bfloat16 and not d.supports_bfloat16:
+            dtype = torch.float32
+        if dtype == torch.float16 and not d.supports_half:
+            dtype = torch.float32
+        d.model.to(device=device, dtype=dtype)
+        return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.descriptor.dtype
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.descriptor(x)
+
+
+def from_state_dict(state: dict[str, torch.Tensor], name: str = "") -> Upscaler:
+    """The network spandrel recognises in ``state``; one sentence if it is no RGB upscaler."""
+    sp = _spandrel()
+    what = name or "This file"
+    try:
+        desc = sp.ModelLoader().load_from_state_dict(sp.canonicalize_state_dict(dict(state)))
+    except sp.UnsupportedModelError as exc:
         raise ModelLoadError(
-            f"{path.name} is not an ESRGAN-family upscaler Easel can run; use a RealESRGAN or "
-            "ESRGAN (RRDB) model."
+            f"{what} is not an upscaler Easel can run (no architecture spandrel knows matches "
+            "its weights); use an ESRGAN, Real-ESRGAN, SwinIR, HAT or similar model."
         ) from exc
-    return net.eval()
+    except (KeyError, ValueError, RuntimeError, IndexError, TypeError) as exc:
+        raise ModelLoadError(
+            f"{what} looks like an upscaler but its weights do not fit together; download it again."
+        ) from exc
+    if not isinstance(desc, sp.ImageModelDescriptor) or desc.purpose not in ("SR", "Restoration"):
+        raise ModelLoadError(f"{what} is not an upscaler ({desc.purpose} model); pick another.")
+    if desc.input_channels != 3 or desc.output_channels != 3:
+        raise ModelLoadError(f"{what} works on grey pictures only; pick a colour upscaler.")
+    return Upscaler(desc.eval(), name)
+
+
+def build_esrgan(num_filters: int = 64, num_blocks: int = 23, scale: int = 4) -> Upscaler:
+    """A new ESRGAN with random weights (RealESRGAN x4plus's shape by default): benches, tests."""
+    _spandrel()
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    net = ESRGAN(num_filters=num_filters, num_blocks=num_blocks, scale=scale)
+    return from_state_dict(net.state_dict(), f"ESRGAN {num_filters}x{num_blocks} x{scale}")
+
+
+def load_upscaler(path: str | Path) -> Upscaler:
+    """An upscaler from a .pth (allow-list unpickler) or .safetensors file."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise ModelLoadError(
+                f"{path.name} is damaged or incomplete; download it again."
+            ) from exc
+    else:
+        from app.models.safeload import load_pickle_state_dict
+
+        state, _ = load_pickle_state_dict(path)
+    return from_state_dict(state, path.name)
 
 
 def upscale_tiled(
-    net: RRDBNet,
+    net: Upscaler,
     image: Image.Image,
     tile: int = 256,
     overlap: int = 32,
@@ -137,10 +161,12 @@ def upscale_tiled(
     """Run ``net`` over ``image`` in tiles of ``tile`` input pixels, each read with
     ``overlap`` pixels of context on every side, and keep only the tile's own output."""
     s = net.scale
-    param = next(net.parameters())
+    param = next(net.descriptor.model.parameters())
     arr = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0)
     x = arr.permute(2, 0, 1)[None].to(param)
     _, _, h, w = x.shape
+    if net.whole:
+        tile = max(h, w)
     out = torch.zeros(1, 3, h * s, w * s, dtype=torch.float32)
     boxes = [(y, x0) for y in range(0, h, tile) for x0 in range(0, w, tile)]
     for n, (y, x0) in enumerate(boxes):
@@ -175,6 +201,6 @@ def upscale(
         if upscaler == "None":
             return image
         return image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    net = (load or load_esrgan)(upscaler)
+    net = (load or load_upscaler)(upscaler)
     result = upscale_tiled(net, image, **kw)
     return result if result.size == size else result.resize(size, Image.Resampling.LANCZOS)

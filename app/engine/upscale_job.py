@@ -1,5 +1,5 @@
 """One upscale as the user asks for it, from the window or the CLI: a picture, an upscaler
-by name (Lanczos, None, an installed ESRGAN-family model's name, or a file), a factor; the
+by name (Lanczos, None, an installed upscaler model's name, or a file), a factor; the
 result saved to the gallery (atomically, like every picture) with the original's parameters
 plus ``Postprocess upscale by`` and ``Postprocess upscaler``, as the webui's Extras tab writes.
 """

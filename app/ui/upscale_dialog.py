@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 BUILTINS = (("Lanczos", "Lanczos (fast, no model)"),)
 NO_MODELS_HINT = (
-    "For sharper detail, put an ESRGAN-family upscaler (.pth or .safetensors, e.g. "
+    "For sharper detail, put an upscaler model (.pth or .safetensors: ESRGAN, SwinIR, HAT, e.g. "
     "RealESRGAN x4plus or 4x-UltraSharp) in your models' upscalers folder, or download one in "
     "Models."
 )
