@@ -71,6 +71,7 @@ def test_fast_from_the_window_runs_the_fast_recipe(qtbot, tiny_model_dir: Path) 
         panel.steps.setValue(2)  # the fallback recipe takes min(steps, 12): quick on a busy CPU
         qtbot.mouseClick(panel.speed.buttons["fast"], Qt.MouseButton.LeftButton)
         assert not panel.steps.isEnabled() and not panel.cfg.isEnabled()
+        assert not panel.sampling.schedule.isEnabled()  # the recipe sets its own
         assert w.current_settings().to_request().speed == "fast"
         with qtbot.waitSignal(w.worker.jobFinished, timeout=TIMEOUT) as done:
             qtbot.mouseClick(w.generate_button, Qt.MouseButton.LeftButton)
@@ -81,7 +82,7 @@ def test_fast_from_the_window_runs_the_fast_recipe(qtbot, tiny_model_dir: Path) 
         assert info.params["Sampler"] == "DPM++ 2M"
         assert any("download lcm-lora-sd15" in n for n in result.notes)
         qtbot.mouseClick(panel.speed.buttons["quality"], Qt.MouseButton.LeftButton)
-        assert panel.steps.isEnabled()
+        assert panel.steps.isEnabled() and panel.sampling.schedule.isEnabled()
         # Settings' precision override: the engine switches, the header chip says so
         with qtbot.waitSignal(w.worker.engineReady, timeout=TIMEOUT) as chip:
             panel.precision.setCurrentIndex(panel.precision.findData("bf16"))

@@ -240,6 +240,7 @@ class SettingsPanel(QWidget):
         return s
 
     def _speed_changed(self, speed: str) -> None:
-        # Balanced and Fast run their own recipe: the sampler, steps and CFG set here wait.
-        for widget in (self.sampler, self.steps, self.cfg):
+        # Balanced and Fast run their own recipe: the sampler, schedule, steps and CFG set here
+        # wait.
+        for widget in (self.sampler, self.sampling.schedule, self.steps, self.cfg):
             widget.setEnabled(speed == "quality")
