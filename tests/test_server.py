@@ -285,6 +285,32 @@ def test_extra_single_image_lanczos(api: Any) -> None:
     assert np.array_equal(pixels(res.image), pixels(want))
 
 
+def test_model_upscaler_listed_run_by_extras_and_hires(api: Any, easel_home: Path) -> None:
+    """An upscaler file in the models' folder: listed by name (never its path), run by
+    extra-single-image (equal to the engine's tiles + Lanczos) and by hires fix."""
+    from safetensors.torch import save_file
+
+    from app.engine.upscale import upscale_tiled
+    from app.models.store import models_dir
+    from tests.test_upscale import state, tiny_net
+
+    folder = models_dir() / "upscalers"
+    folder.mkdir(parents=True, exist_ok=True)
+    net = tiny_net()
+    save_file(state(net), folder / "4x-TinyServe.safetensors")
+    listed = {u["name"]: u for u in api.get_upscalers()}
+    assert listed["4x-TinyServe"]["scale"] == 4 and listed["4x-TinyServe"]["model_path"] is None
+    init, _ = photo_and_mask()
+    res = api.extra_single_image(init, upscaler_1="4x-tinyserve", upscaling_resize=2)
+    want = upscale_tiled(net, init).resize((128, 128), Image.Resampling.LANCZOS)
+    assert np.array_equal(pixels(res.image), pixels(want))
+    hires = api.txt2img(prompt="a red fox", width=64, height=64, steps=2, seed=3, enable_hr=True,
+                        hr_scale=2, hr_upscaler="4x-tinyserve", hr_second_pass_steps=1,
+                        denoising_strength=0.5)  # fmt: skip
+    assert hires.image.size == (128, 128)
+    assert "Hires upscaler: 4x-TinyServe" in hires.info["infotexts"][0]
+
+
 def test_openai_images_generations(server: LiveServer, reference: dict[str, Any]) -> None:
     body = {"prompt": "a red fox", "n": 2, "size": "64x64", "response_format": "b64_json",
             "model": "dall-e-3", "steps": 2, "seed": 21}  # fmt: skip

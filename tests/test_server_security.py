@@ -177,6 +177,8 @@ def test_the_window_never_imports_the_web_stack() -> None:
         ("png-info", {"image": "aGVsbG8="}, "is not an image"),
         ("extra-single-image", {"image": png_b64(), "upscaler_1": "../esrgan"}, "paths and URLs"),
         ("extra-single-image", {"image": png_b64(), "upscaler_1": "R-ESRGAN"}, "Unknown upscaler"),
+        ("txt2img", {"enable_hr": True, "hr_upscaler": "/srv/x.pth"}, "paths and URLs"),
+        ("txt2img", {"enable_hr": True, "hr_upscaler": "R-ESRGAN"}, "Unknown upscaler"),
     ],
 )
 def test_bad_input_is_a_422_with_one_sentence(

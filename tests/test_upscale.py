@@ -200,3 +200,21 @@ def test_cli_upscale_to_the_gallery(tmp_path: Path, easel_home: Path) -> None:
     assert lanczos.returncode == 0, lanczos.stderr
     missing = run("upscale", str(src), "--upscaler", "nope", home=easel_home)
     assert missing.returncode == 1 and "is not installed" in missing.stderr
+
+
+def test_a_catalog_download_folder_resolves_to_its_weights(tmp_path: Path) -> None:
+    """The Models tab's downloads are snapshot folders; the window passes the folder's path."""
+    from safetensors.torch import save_file
+
+    from app.engine.upscale_job import resolve_upscaler
+
+    snapshot = tmp_path / "RealESRGAN_x4plus" / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    save_file(state(tiny_net()), snapshot / "RealESRGAN_x4plus.safetensors")
+    found = resolve_upscaler(str(tmp_path / "RealESRGAN_x4plus"))
+    assert found == str(snapshot / "RealESRGAN_x4plus.safetensors")
+    assert load_upscaler(found).scale == 4
+    assert resolve_upscaler("Lanczos") == "Lanczos"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="has no weights file"):
+        resolve_upscaler(str(tmp_path / "empty"))

@@ -10,14 +10,13 @@ same prompt and sampler. Progress counts on through both passes (total = base + 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
 
 from app.engine.modes import ModeCall
-from app.errors import InvalidRequest, ModelLoadError
+from app.errors import InvalidRequest
 from app.hires_request import LATENT_MODES, hires_steps, hires_target, schedule_steps
 from app.request import GenerationRequest
 
@@ -34,30 +33,6 @@ def upscale_latents(latents: torch.Tensor, size: tuple[int, int], upscaler: str)
     return torch.nn.functional.interpolate(latents, size=target, mode=mode)
 
 
-def upscaler_path(name: str) -> str:
-    """An upscaler model by path, or by its name in the model registry (kind "upscaler")."""
-    path = Path(name).expanduser()
-    if path.is_file():
-        return str(path)
-    from app.models import registry
-
-    info = registry.find_named("upscaler", name)
-    if info is None or not info.path:
-        raise ModelLoadError(
-            f"The upscaler {name!r} is not installed; download one in Models, put it in your "
-            "models' upscalers folder, or give its path."
-        )
-    found = Path(info.path)
-    if found.is_dir():  # a catalog download: the snapshot folder holds one weights file
-        files = sorted([*found.rglob("*.safetensors"), *found.rglob("*.pth")])
-        if not files:
-            raise ModelLoadError(
-                f"The upscaler {name!r} has no weights file; download it again in Models."
-            )
-        found = files[0]
-    return str(found)
-
-
 def upscale_images(
     engine: Engine,
     images: list[Image.Image],
@@ -71,7 +46,7 @@ def upscale_images(
     if upscaler in ("Lanczos", "Nearest"):
         how = Image.Resampling.LANCZOS if upscaler == "Lanczos" else Image.Resampling.NEAREST
         return [im.convert("RGB").resize(size, how) for im in images]
-    from app.engine.upscale import load_upscaler, upscale_tiled
+    from app.engine.upscale import load_upscaler, upscale_tiled, upscaler_path
 
     net = load_upscaler(upscaler_path(upscaler)).to(engine.device.torch_device)
     out = []

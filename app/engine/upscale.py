@@ -130,6 +130,28 @@ def build_esrgan(num_filters: int = 64, num_blocks: int = 23, scale: int = 4) ->
     return from_state_dict(net.state_dict(), f"ESRGAN {num_filters}x{num_blocks} x{scale}")
 
 
+def upscaler_path(name: str) -> str:
+    """The weights file of an upscaler given by path (a file, or a catalog download's
+    snapshot folder) or by its name in the model registry (kind "upscaler")."""
+    from app.models import registry
+
+    info = registry.find_named("upscaler", name)  # a name first: never a file in the cwd
+    found = Path(info.path) if info is not None and info.path else Path(name).expanduser()
+    if not found.exists():
+        raise ModelLoadError(
+            f"The upscaler {name!r} is not installed; download one in Models, put it in your "
+            "models' upscalers folder, or give its path."
+        )
+    if found.is_dir():  # a catalog download: the snapshot folder holds one weights file
+        files = sorted([*found.rglob("*.safetensors"), *found.rglob("*.pth")])
+        if not files:
+            raise ModelLoadError(
+                f"The upscaler {name!r} has no weights file; download it again in Models."
+            )
+        found = files[0]
+    return str(found)
+
+
 def load_upscaler(path: str | Path) -> Upscaler:
     """An upscaler from a .pth (allow-list unpickler) or .safetensors file."""
     path = Path(path)

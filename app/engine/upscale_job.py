@@ -12,28 +12,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from app.errors import ModelLoadError
-
 DEFAULT_TILE = 256
 
 
 def resolve_upscaler(name: str) -> str:
-    """A built-in's name, or the path of the upscaler file ``name`` stands for."""
-    from app.engine.upscale import BUILTIN
+    """A built-in's name, or the weights file the upscaler ``name`` stands for (a name in the
+    model registry, a file, or a catalog download's folder)."""
+    from app.engine.upscale import BUILTIN, upscaler_path
 
-    if name in BUILTIN:
-        return name
-    if Path(name).expanduser().is_file():
-        return str(Path(name).expanduser())
-    from app.models import registry
-
-    info = registry.find_named("upscaler", name)
-    if info is None or not info.path:
-        raise ModelLoadError(
-            f"The upscaler {name!r} is not installed; put it in your models' upscalers folder "
-            "or give its path."
-        )
-    return info.path
+    return name if name in BUILTIN else upscaler_path(name)
 
 
 def display_name(name: str, model: str) -> str:

@@ -273,10 +273,7 @@ def build_api(runner: EngineRunner) -> tuple[FastAPI, Service]:
 
     @api.get("/sdapi/v1/upscalers")
     async def upscalers() -> list[dict[str, Any]]:
-        return [
-            {"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
-            for n in UPSCALERS
-        ]
+        return await asyncio.to_thread(choices.upscalers, UPSCALERS)
 
     @api.get("/sdapi/v1/options")
     async def get_options() -> dict[str, Any]:

@@ -61,3 +61,41 @@ def loras() -> list[dict[str, object]]:
         for m in registry.list_models(include_available=False, kind="lora")
         if m.installed
     ]
+
+
+def upscalers(builtins: tuple[str, ...]) -> list[dict[str, object]]:
+    """``/sdapi/v1/upscalers``: the built-ins, then each installed upscaler model by name (its
+    factor read from the name, as "4x-UltraSharp" or "RealESRGAN_x2plus" say it; 4 otherwise).
+    Never the server's paths."""
+    import re
+
+    from app.models import registry
+
+    out: list[dict[str, object]] = [
+        {"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
+        for n in builtins
+    ]
+    for m in registry.list_models(include_available=False, kind="upscaler"):
+        if m.installed and not m.problem:
+            found = re.search(r"(?<![0-9])([1-8])x|x([1-8])(?![0-9])", m.name, re.IGNORECASE)
+            scale = int(next(g for g in found.groups() if g)) if found else 4
+            out.append(
+                {
+                    "name": m.name,
+                    "model_name": m.name,
+                    "model_path": None,
+                    "model_url": None,
+                    "scale": scale,
+                }  # fmt: skip
+            )
+    return out
+
+
+def find_upscaler(name: str | None, builtins: tuple[str, ...]) -> str:
+    """A built-in's name, or the name of an installed upscaler model, matched against the list
+    only: client text never reaches the file system."""
+    text = refuse_path(name or "", "upscaler")
+    for item in upscalers(builtins):
+        if text.lower() == str(item["name"]).lower():
+            return str(item["name"])
+    raise InvalidRequest(f"Unknown upscaler {text!r}; GET /sdapi/v1/upscalers lists the upscalers.")

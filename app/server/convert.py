@@ -144,6 +144,14 @@ def base_request(body: Txt2ImgRequest, mode: str = "txt2img") -> GenerationReque
     )
 
 
+def _hires_upscaler(name: str | None) -> str:
+    """``hr_upscaler``: a latent mode, a built-in, or an installed model by its listed name."""
+    from app.hires_request import BUILTIN_UPSCALERS
+    from app.server.choices import find_upscaler
+
+    return find_upscaler(name or "Latent", BUILTIN_UPSCALERS)
+
+
 def hires_changes(body: Txt2ImgRequest) -> dict[str, Any]:
     """The webui API's enable_hr / hr_* fields as the request's hires fields."""
     if not body.enable_hr:
@@ -152,7 +160,7 @@ def hires_changes(body: Txt2ImgRequest) -> dict[str, Any]:
         "hires": True,
         "hires_scale": 2.0 if body.hr_scale is None else float(body.hr_scale),
         "hires_resize": (_int(body.hr_resize_x, 0), _int(body.hr_resize_y, 0)),
-        "hires_upscaler": body.hr_upscaler or "Latent",
+        "hires_upscaler": _hires_upscaler(body.hr_upscaler),
         "hires_steps": _int(body.hr_second_pass_steps, 0),
         "hires_denoise": 0.7 if body.denoising_strength is None else body.denoising_strength,
     }

@@ -1,9 +1,11 @@
-"""``/sdapi/v1/extra-single-image``: resizing with the upscalers every install has (Lanczos,
-Nearest). Model upscalers are named by id only and are not run by this server yet."""
+"""``/sdapi/v1/extra-single-image``: resizing with the built-ins (Lanczos, Nearest) or an
+installed upscaler model named as ``/sdapi/v1/upscalers`` lists it (run in tiles, one at a
+time, then brought to the exact size asked with Lanczos)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,22 +13,21 @@ from PIL import Image, ImageOps
 
 from app.errors import InvalidRequest
 from app.request import MAX_SIZE
-from app.server.convert import decode_image, encode_image, refuse_path
+from app.server.convert import decode_image, encode_image
 from app.server.schemas import ExtrasSingleImageRequest, ExtrasSingleImageResponse
 
 RESAMPLE = {"None": None, "Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
+_ONE_MODEL = threading.Lock()  # one model upscale at a time: each holds its network and tiles
 
 
 def upscale(body: ExtrasSingleImageRequest) -> dict[str, Any]:
-    name = refuse_path(body.upscaler_1, "upscaler")
-    if name not in RESAMPLE:
-        raise InvalidRequest(
-            f"Unknown upscaler {name!r}; GET /sdapi/v1/upscalers lists the upscalers."
-        )
+    from app.server.choices import find_upscaler
+
+    name = find_upscaler(body.upscaler_1, tuple(RESAMPLE))
     image = decode_image(body.image, "image")
     parameters = image.info.get("parameters")
     image = image.convert("RGB")
-    resample = RESAMPLE[name]
+    resample = RESAMPLE.get(name)
     if body.resize_mode == 1:
         size = (body.upscaling_resize_w, body.upscaling_resize_h)
     elif body.resize_mode == 0:
@@ -42,6 +43,8 @@ def upscale(body: ExtrasSingleImageRequest) -> dict[str, Any]:
         raise InvalidRequest(
             f"The upscaled size {size[0]}x{size[1]} is out of range; at most {MAX_SIZE} pixels a side."
         )
+    if name not in RESAMPLE:
+        image, resample = _model_upscale(image, name), Image.Resampling.LANCZOS
     if resample is not None and size != image.size:
         if body.resize_mode == 1 and body.upscaling_crop:
             image = ImageOps.fit(image, size, resample)
@@ -51,6 +54,15 @@ def upscale(body: ExtrasSingleImageRequest) -> dict[str, Any]:
         "html_info": "",
         "image": encode_image(image, parameters if isinstance(parameters, str) else None),
     }
+
+
+def _model_upscale(image: Image.Image, name: str) -> Image.Image:
+    """``image`` through the upscaler model ``name`` at its own factor, in tiles; the caller
+    brings it to the size asked with Lanczos, as the webui's Extras tab does."""
+    from app.engine.upscale import load_upscaler, upscale_tiled, upscaler_path
+
+    with _ONE_MODEL:
+        return upscale_tiled(load_upscaler(upscaler_path(name)), image)
 
 
 def add_extras_routes(api: FastAPI) -> None:
