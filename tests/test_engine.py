@@ -246,6 +246,46 @@ def test_cancel_stops_within_one_step(tiny_engine: Engine) -> None:
     assert steps == [1, 2]
 
 
+def test_interrupt_decodes_the_picture_reached_as_diffusers_does(
+    tiny_engine: Engine, tiny_components: dict
+) -> None:
+    """The webui's Interrupt: the step running finishes, the rest are skipped, and the
+    latents reached are decoded: equal to diffusers' own pipeline interrupted there."""
+    stop = threading.Event()
+    steps: list[int] = []
+
+    def on_progress(p: Progress) -> None:
+        steps.append(p.step)
+        if p.step == 2:
+            stop.set()
+
+    req = GenerationRequest("a fox", sampler="Euler", steps=8, seed=5, width=64, height=64)
+    result = tiny_engine.generate(req, on_progress=on_progress, finish_early=stop)
+    assert steps == [1, 2, 3] and result.stopped_at == 3
+    assert result.notes[0] == "Interrupted at step 3 of 8: this is the picture it had reached."
+
+    def halt(pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if i == 2:
+            pipe._interrupt = True
+        return {}
+
+    ref = reference(
+        diffusers.StableDiffusionPipeline,
+        tiny_components,
+        "Euler",
+        [5],
+        prompt="a fox",
+        num_inference_steps=8,
+        guidance_scale=req.cfg_scale,
+        width=64,
+        height=64,
+        callback_on_step_end=halt,
+    )
+    assert max_diff(result.images[0], ref[0]) <= 1
+    full = tiny_engine.generate(req)
+    assert full.stopped_at == 0 and max_diff(full.images[0], result.images[0]) > 1
+
+
 def test_cancel_before_start_runs_nothing(tiny_engine: Engine) -> None:
     cancel = threading.Event()
     cancel.set()

@@ -223,3 +223,25 @@ def test_webui_api_fields_map_to_hires() -> None:
     assert (req.hires, req.hires_scale, req.hires_upscaler) == (True, 1.5, "Lanczos")
     assert (req.hires_steps, req.hires_denoise, req.hires_resize) == (4, 0.4, (0, 0))
     assert not base_request(Txt2ImgRequest(prompt="x")).hires
+
+
+@pytest.mark.parametrize("upscaler", ["Latent", "Lanczos"])
+def test_interrupt_in_the_first_pass_returns_the_first_pass(
+    tiny_engine: Any, upscaler: str
+) -> None:
+    """As the webui: interrupted before the second pass starts, the first pass's picture (at
+    the base size) is the answer, decoded from the latents reached; the second pass never runs."""
+    import threading
+
+    stop = threading.Event()
+    steps: list[int] = []
+
+    def on_progress(p: Any) -> None:
+        steps.append(p.step)
+        stop.set()
+
+    req = REQ.replace(hires_upscaler=upscaler, hires_scale=2.0)
+    out = tiny_engine.generate(req, on_progress=on_progress, finish_early=stop)
+    assert out.images[0].size == (req.width, req.height)
+    assert out.stopped_at == 2 and steps == [1, 2]  # the step running when it came finished
+    assert out.notes[0].startswith("Interrupted at step 2 of 4")

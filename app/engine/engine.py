@@ -51,6 +51,7 @@ class GenerationResult:
     elapsed: float
     redecoded_fp32: bool = False
     notes: tuple[str, ...] = ()  # what was done to make it fit or fast, one sentence each
+    stopped_at: int = 0  # finished early at this step (the webui's Interrupt): the picture then
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -74,6 +75,7 @@ class Engine:
         self._controlnets: dict[str, Any] = {}
         self._paging: Path | None = None  # the loaded model's paged weights (paging.py)
         self._load_note = ""  # said once, with the first job after a load that paged
+        self._stopped: tuple[int, int] | None = None  # the last job's finish_early (step, steps)
         self.last_conditioning_seconds = 0.0
         self.tiny_decoder: Any = None  # TAESD (app/engine/taesd.py), looked up once per model
         self._tiny_looked = False
@@ -370,7 +372,11 @@ class Engine:
         request: GenerationRequest,
         on_progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        finish_early: threading.Event | None = None,
     ) -> GenerationResult:
+        """The pictures of ``request``. ``cancel`` stops within a step and raises Cancelled;
+        ``finish_early`` stops within a step and decodes the picture reached (the webui's
+        Interrupt), saying so in the notes and ``stopped_at``."""
         req = validate(request)
         if not self._pipes:
             raise ModelLoadError("No model is loaded; choose a model first.")
@@ -414,17 +420,28 @@ class Engine:
         from app.engine.controlnet import prompt_first
         from app.engine.memory import run_fitting
 
+        self._stopped = None
+
         def run(r: GenerationRequest, c: ModeCall, s: list[int]) -> tuple[list[Any], bool]:
-            return self._run(pipe, r, c, s, on_progress, cancel, tiny)
+            return self._run(pipe, r, c, s, on_progress, cancel, tiny, finish_early)
 
         with prompt_first(nets, req.controlnets):
             if req.hires:  # the webui's hires fix: app/engine/hires.py
                 from app.engine.hires import run_hires
 
-                images, redecoded = run_hires(self, pipe, run_req, call, seeds, on_progress, cancel)
+                images, redecoded = run_hires(
+                    self, pipe, run_req, call, seeds, on_progress, cancel, finish_early
+                )
                 notes: list[str] = []
             else:
                 images, redecoded, notes = run_fitting(self, pipe, run_req, call, seeds, run, nets)
+        stopped_at = 0
+        if self._stopped is not None:
+            stopped_at, total = self._stopped
+            notes = [
+                f"Interrupted at step {stopped_at} of {total}: this is the picture it had reached.",
+                *notes,
+            ]
         if self._load_note:
             notes, self._load_note = [*notes, self._load_note], ""
         if recipe is not None:
@@ -451,6 +468,7 @@ class Engine:
             elapsed=time.perf_counter() - started,
             redecoded_fp32=redecoded,
             notes=tuple(notes),
+            stopped_at=stopped_at,
         )
 
     # -- ControlNet (app/engine/controlnet.py) ----------------------------------------------
@@ -500,9 +518,12 @@ class Engine:
         on_progress: ProgressCallback | None,
         cancel: threading.Event | None,
         tiny: Any = None,
+        finish_early: threading.Event | None = None,
     ) -> tuple[list[Any], bool]:
         """One pipeline call: the images (PIL), or with ``output_type="latent"`` in the call the
-        latents; ``tiny`` (a TAESD ``TinyDecoder``) decodes the pictures instead of the full VAE."""
+        latents; ``tiny`` (a TAESD ``TinyDecoder``) decodes the pictures instead of the full VAE.
+        ``finish_early`` set: the pipeline skips its remaining steps (diffusers' ``interrupt``)
+        and decodes the latents reached; ``self._stopped`` records (step, steps)."""
         from app.engine.taesd import Previewer
 
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
@@ -522,10 +543,14 @@ class Engine:
             state["latents"] = latents
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
+            total = int(getattr(p, "_num_timesteps", 0) or req.steps)
+            early = finish_early is not None and finish_early.is_set() and i + 1 < total
+            if early and not p._interrupt:
+                p._interrupt = True  # the pipeline's loop skips the rest, then decodes
+                self._stopped = (i + 1, total)
             if on_progress is not None:
                 now = time.perf_counter()
                 preview = None
-                total = int(getattr(p, "_num_timesteps", 0) or req.steps)
                 if now - state["last_preview"] >= self.preview_min_interval or i + 1 == total:
                     preview = previewer.preview(latents[0], now - state["t0"], i + 1)
                     state["last_preview"] = now

@@ -81,8 +81,11 @@ def run_hires(
     seeds: list[int],
     on_progress: ProgressCallback | None,
     cancel: threading.Event | None,
+    finish_early: threading.Event | None = None,
 ) -> tuple[list[Image.Image], bool]:
-    """Both passes of the hires fix for a validated txt2img request; the final pictures."""
+    """Both passes of the hires fix for a validated txt2img request; the final pictures.
+    Interrupted (``finish_early``) in the first pass, the first pass's picture is the result
+    and the second pass does not run, as in the webui."""
     if call.pipe_kind != "text":
         raise InvalidRequest(
             "Hires fix needs a regular model, not an inpainting one; pick another model or "
@@ -97,8 +100,18 @@ def run_hires(
     if latent:
         first.kwargs["output_type"] = "latent"
     out, redecoded = engine._run(
-        pipe, req, first, seeds, _counting_on(on_progress, 0, total, elapsed), cancel
-    )
+        pipe, req, first, seeds, _counting_on(on_progress, 0, total, elapsed), cancel,
+        finish_early=finish_early,
+    )  # fmt: skip
+    if finish_early is not None and finish_early.is_set():
+        from app.engine.engine import _to_pil
+
+        engine._stopped = engine._stopped or (req.steps, total)
+        if not latent:
+            return out, redecoded
+        with torch.inference_mode():
+            decoded = engine._decode_fp32(pipe, torch.stack(out))
+        return [_to_pil(im) for im in decoded], redecoded
     image: Any
     if latent:
         image = upscale_latents(torch.stack(out), size, req.hires_upscaler)
@@ -125,5 +138,6 @@ def run_hires(
         seeds,
         _counting_on(on_progress, req.steps, total, elapsed),
         cancel,
+        finish_early=finish_early,
     )
     return images, redecoded or redecoded2

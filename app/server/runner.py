@@ -54,6 +54,8 @@ class ServerJob(Job):
     model: ModelChoice | None = None  # None: whatever is loaded
     future: Future = field(default_factory=Future)
     step_cancel: threading.Event = field(default_factory=threading.Event)  # skip: this run only
+    # interrupt: the running image stops within a step and comes back as far as it got
+    finish_early: threading.Event = field(default_factory=threading.Event)
     finish: Callable[[Image.Image], Image.Image] | None = None  # "only masked": paste back
 
 
@@ -184,8 +186,8 @@ class EngineRunner:
             with self._cond:
                 self._state.interrupted = True
                 self.interrupted_at[current.id] = self._state.sampling_step
-            current.cancel.set()
-            current.step_cancel.set()
+            current.cancel.set()  # no further image of the job starts
+            current.finish_early.set()  # the running one ends now, with what it has
 
     def skip(self) -> None:
         current = self.queue.current
@@ -293,7 +295,10 @@ class EngineRunner:
             run = req.replace(seed=(seed + it * req.batch_size) % (MAX_SEED + 1))
             try:
                 result = self.engine.generate(
-                    run, on_progress=lambda p: self._progress(job, p), cancel=job.step_cancel
+                    run,
+                    on_progress=lambda p: self._progress(job, p),
+                    cancel=job.step_cancel,
+                    finish_early=job.finish_early,
                 )
             except Cancelled:
                 if job.cancel.is_set():
@@ -312,6 +317,9 @@ class EngineRunner:
                         gallery.add(image, text, seed=s)
                     except EaselError as exc:
                         log.error("an image could not be saved to the gallery: %s", exc)
+            if job.cancel.is_set():  # interrupted: this image came back as far as it got
+                outcome.interrupted = True
+                break
         return outcome
 
     def _progress(self, job: ServerJob, p: Progress) -> None:

@@ -154,7 +154,11 @@ class _RemoteLoop(LoopSignals):
             self.jobStarted.emit(job.id)
             started = time.perf_counter()
             result = self._generate(job, started)
-            if result is None or (result.interrupted and not result.images):
+            # Cancel is cancel: the half-finished picture a server returns on interrupt is
+            # kept only when someone else interrupted it (another client, the server's UI).
+            if result is None or (
+                result.interrupted and (not result.images or job.cancel.is_set())
+            ):
                 keep = self._queue.closed  # the app is closing: run it next time
                 self.jobCancelled.emit(job.id)
                 return
