@@ -75,10 +75,6 @@ def validate_hires(req: GenerationRequest) -> None:
         raise InvalidRequest(
             "Hires fix works in txt2img only; turn it off for img2img, inpaint and outpaint."
         )
-    if req.controlnets:
-        raise InvalidRequest(
-            "Hires fix with ControlNet is not supported yet; turn one of them off."
-        )
     if req.subseed_strength > 0:
         raise InvalidRequest(
             "Hires fix with variation seeds is not supported yet; set the variation strength to 0."

@@ -245,3 +245,50 @@ def test_interrupt_in_the_first_pass_returns_the_first_pass(
     assert out.images[0].size == (req.width, req.height)
     assert out.stopped_at == 2 and steps == [1, 2]  # the step running when it came finished
     assert out.notes[0].startswith("Interrupted at step 2 of 4")
+
+
+def test_hires_with_controlnet_equals_two_controlnet_stages_by_hand(
+    tiny_engine: Any, tiny_components: dict
+) -> None:
+    """The units guide both passes, each with the control image prepared at its own size."""
+    from app.engine.preprocess import preprocess
+    from app.request import ControlUnit
+    from tests.test_controlnet import drawing, tiny_controlnet
+
+    tiny_engine.add_controlnet("cn-hires", tiny_controlnet(tiny_components, 3))
+    net = tiny_engine.controlnet("cn-hires")
+    unit = ControlUnit("cn-hires", drawing(), preprocessor="invert", weight=0.9)
+    req = REQ.replace(hires_upscaler="Lanczos", controlnets=(unit,))
+    ours = tiny_engine.generate(req).images[0]
+    w, h = hires_target(req)
+    parts = {k: v for k, v in tiny_components.items() if k != "image_encoder"}
+    text = diffusers.StableDiffusionControlNetPipeline(
+        **parts, controlnet=net, requires_safety_checker=False
+    )
+    image = diffusers.StableDiffusionControlNetImg2ImgPipeline(
+        **parts, controlnet=net, requires_safety_checker=False
+    )
+    for p in (text, image):
+        p.scheduler = euler(tiny_components)
+        p.set_progress_bar_config(disable=True)
+    common = {"prompt": req.prompt, "guidance_scale": req.cfg_scale}
+    common["controlnet_conditioning_scale"] = 0.9
+    first = text(
+        **common,
+        image=preprocess("invert", drawing(), (req.width, req.height)),
+        num_inference_steps=req.steps,
+        width=req.width,
+        height=req.height,
+        generator=torch.Generator("cpu").manual_seed(req.seed),
+    ).images[0]
+    theirs = image(
+        **common,
+        image=first.resize((w, h), Image.Resampling.LANCZOS),
+        control_image=preprocess("invert", drawing(), (w, h)),
+        strength=req.hires_denoise,
+        num_inference_steps=schedule_steps(req.hires_steps, req.hires_denoise),
+        generator=torch.Generator("cpu").manual_seed(req.seed),
+    ).images[0]
+    assert ours.size == (w, h) and max_diff(ours, theirs) <= 1
+    plain = tiny_engine.generate(req.replace(controlnets=())).images[0]
+    assert max_diff(ours, plain) > 8  # the control changed the picture

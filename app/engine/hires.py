@@ -84,7 +84,8 @@ def run_hires(
     finish_early: threading.Event | None = None,
 ) -> tuple[list[Image.Image], bool]:
     """Both passes of the hires fix for a validated txt2img request; the final pictures.
-    Interrupted (``finish_early``) in the first pass, the first pass's picture is the result
+    ControlNet units guide both passes (the webui's "Both"). Interrupted (``finish_early``) in
+    the first pass, the first pass's picture is the result
     and the second pass does not run, as in the webui."""
     if call.pipe_kind != "text":
         raise InvalidRequest(
@@ -130,6 +131,11 @@ def run_hires(
 
         second.kwargs.update(micro_conditioning(*size))
     img_pipe = engine.pipeline("image")
+    if req.controlnets:
+        # The webui's default ("Both"): the units guide the second pass too, their control
+        # images prepared again at the hires size.
+        nets = [engine.controlnet(u.model) for u in req.controlnets]
+        img_pipe = engine._with_controlnets(img_pipe, second_req, second, nets)
     img_pipe.scheduler = engine._scheduler(req.sampler, req.schedule)
     images, redecoded2 = engine._run(
         img_pipe,
