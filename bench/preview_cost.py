@@ -39,7 +39,8 @@ def time_preview(latent: torch.Tensor, n: int = 200, fn: object = latents_to_rgb
 
 def taesd_part(engine: object, req: GenerationRequest, step: float, size: int) -> None:
     device = engine.device  # type: ignore[attr-defined]
-    vae = taesd.build_sd15_taesd().to(device.torch_device, device.torch_dtype())
+    # placed as the engine places it (channels-last on this CPU), in the engine's dtype
+    vae = device.place(taesd.build_sd15_taesd().to(device.torch_dtype()))
     decoder = taesd.TinyDecoder(vae)
     lat = torch.randn(4, size // 8, size // 8, device=device.torch_device)
     lat512 = torch.randn(4, 64, 64, device=device.torch_device)
