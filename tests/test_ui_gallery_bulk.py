@@ -308,3 +308,76 @@ def test_the_window_fits_1024x640_with_the_gallery(qtbot) -> None:
     hint = w.minimumSizeHint()
     assert hint.width() <= 1024 and hint.height() <= 640, hint
     w.close()
+
+
+def _many(gallery: Gallery, n: int) -> None:
+    for i in range(n):
+        gallery.add(Image.new("RGB", (8, 8)), _params("filler", 500 + i, "tiny-sd"), seed=500 + i)
+
+
+def test_a_big_delete_runs_off_the_ui_thread_with_progress(qtbot, widget, gallery) -> None:
+    from app.ui.gallery_bulk import IN_BACKGROUND_FROM
+
+    _many(gallery, IN_BACKGROUND_FROM + 10)
+    widget.refresh()
+    total = gallery.count()
+    widget.view.setFocus()
+    QTest.keyClick(widget.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    paths = [item.path for item in widget.selected_items()]
+    assert len(paths) == total
+    threads: list[str] = []
+    real = gallery.delete_many
+
+    def spy(ids, **kw):
+        import threading
+
+        threads.append(threading.current_thread().name)
+        return real(ids, **kw)
+
+    gallery.delete_many = spy  # type: ignore[method-assign]
+    widget.confirm_delete = lambda p, n, t: True
+    widget.delete_action.trigger()
+    assert widget.delete_dialog is not None and widget.delete_dialog.maximum() == total
+    qtbot.waitUntil(lambda: widget.delete_thread is None, timeout=10000)
+    assert threads == ["easel-gallery-delete"]
+    assert gallery.count() == 0 and widget.model.rowCount() == 0
+    assert not any(p.exists() for p in paths)
+    assert widget.message.text() == f"Deleted {total} pictures."
+
+
+def test_stop_keeps_the_rest_with_their_rows(qtbot, widget, gallery) -> None:
+    import threading
+
+    from app.ui.gallery_bulk import IN_BACKGROUND_FROM
+
+    _many(gallery, IN_BACKGROUND_FROM + 10)
+    widget.refresh()
+    total = gallery.count()
+    widget.view.setFocus()
+    QTest.keyClick(widget.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    gate = threading.Event()
+    real = gallery.delete_many
+
+    def one_chunk_then_wait(ids, on_progress=None, cancel=None, chunk=100):
+        def progress(done: int, n: int) -> None:
+            on_progress(done, n)
+            gate.wait(10)  # until the test has pressed Stop
+
+        return real(ids, on_progress=progress, cancel=cancel, chunk=10)
+
+    gallery.delete_many = one_chunk_then_wait  # type: ignore[method-assign]
+    widget.confirm_delete = lambda p, n, t: True
+    widget.delete_action.trigger()
+    dialog = widget.delete_dialog
+    assert dialog is not None
+    qtbot.waitUntil(lambda: dialog.value() == 10, timeout=10000)
+    from PySide6.QtWidgets import QPushButton
+
+    stop = next(b for b in dialog.findChildren(QPushButton) if b.text() == "Stop")
+    stop.click()
+    gate.set()
+    qtbot.waitUntil(lambda: widget.delete_thread is None, timeout=10000)
+    assert gallery.count() == total - 10 and widget.model.rowCount() == total - 10
+    left = [i.path for i in gallery.items(limit=total)]
+    assert len(left) == total - 10 and all(p.exists() for p in left)
+    assert widget.message.text() == f"Stopped: deleted 10 of {total} pictures; the rest are kept."

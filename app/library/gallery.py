@@ -18,6 +18,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -345,35 +346,53 @@ class Gallery(GalleryImport):
         if errors:
             raise LibraryError(errors[0])
 
-    def delete_many(self, ids: list[int]) -> tuple[int, list[str]]:
+    def delete_many(
+        self,
+        ids: list[int],
+        on_progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+        chunk: int = 100,
+    ) -> tuple[int, list[str]]:
         """Remove pictures (to the trash where the system has one) with their rows.
 
         Returns (how many went, one sentence per picture that could not be deleted); a
-        picture that could not be deleted keeps its row.
+        picture that could not be deleted keeps its row. Works ``chunk`` pictures at a time,
+        each chunk's rows removed with its files and the lock let go between chunks (the
+        window keeps reading the index meanwhile); ``on_progress(handled, total)`` after each
+        chunk, and ``cancel`` set stops before the next one.
         """
         errors: list[str] = []
-        done: list[int] = []
-        with self._lock:
-            for id_ in ids:
-                row = self._conn.execute("SELECT name FROM images WHERE id = ?", (id_,)).fetchone()
-                if row is None:
-                    continue
-                path = self.root / row[0]
-                drop_thumbnails(self.thumbnail_dir, path)
-                try:
-                    self._remove_file(path)
-                except FileNotFoundError:
-                    pass  # already gone: the row goes too
-                except OSError as exc:
-                    errors.append(
-                        f"Could not delete {path.name} ({exc.strerror or exc}); "
-                        "check the gallery folder's permissions."
-                    )
-                    continue
-                done.append(id_)
-            with self._conn:
-                self._conn.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in done])
-        return len(done), errors
+        done = 0
+        for start in range(0, len(ids), max(1, chunk)):
+            if cancel is not None and cancel.is_set():
+                break
+            gone: list[int] = []
+            with self._lock:
+                for id_ in ids[start : start + chunk]:
+                    row = self._conn.execute(
+                        "SELECT name FROM images WHERE id = ?", (id_,)
+                    ).fetchone()
+                    if row is None:
+                        continue
+                    path = self.root / row[0]
+                    drop_thumbnails(self.thumbnail_dir, path)
+                    try:
+                        self._remove_file(path)
+                    except FileNotFoundError:
+                        pass  # already gone: the row goes too
+                    except OSError as exc:
+                        errors.append(
+                            f"Could not delete {path.name} ({exc.strerror or exc}); "
+                            "check the gallery folder's permissions."
+                        )
+                        continue
+                    gone.append(id_)
+                with self._conn:
+                    self._conn.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in gone])
+            done += len(gone)
+            if on_progress is not None:
+                on_progress(min(start + chunk, len(ids)), len(ids))
+        return done, errors
 
     @property
     def uses_trash(self) -> bool:

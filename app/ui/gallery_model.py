@@ -171,8 +171,18 @@ class GalleryModel(QAbstractListModel):
         return [row for row, item in enumerate(self._items) if item.path.resolve() in wanted]
 
     def remove_ids(self, item_ids: list[int]) -> None:
-        for item_id in item_ids:
-            self.remove_id(item_id)
+        if len(item_ids) <= 20:
+            for item_id in item_ids:
+                self.remove_id(item_id)
+            return
+        # Many at once (a bulk delete): one reset instead of a reindex per row.
+        gone = set(item_ids)
+        self.beginResetModel()
+        kept = [item for item in self._items if item.id not in gone]
+        self._items = kept
+        self._total = self._gallery.count(self._view)  # also those never loaded
+        self._reindex(0)
+        self.endResetModel()
 
     def remove_id(self, item_id: int) -> None:
         row = self._row_of.get(item_id, -1)

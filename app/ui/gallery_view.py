@@ -265,6 +265,10 @@ class GalleryWidget(GalleryBulkActions, GalleryDrops, QWidget):
     def shutdown(self) -> None:
         """Stop background work; call before the gallery is closed."""
         self.loader.shutdown()
+        thread = self.delete_thread
+        if thread is not None and self.delete_stop is not None:
+            self.delete_stop.set()  # the chunk being deleted finishes, files with rows
+            thread.join()
 
     # --- actions ---------------------------------------------------------------------
 
