@@ -255,7 +255,8 @@ def run_generate(args: argparse.Namespace) -> int:
             check_out_dir(out_dir)
         printer.say("Loading the engine…")
         from app.engine.device import detect_device
-        from app.engine.engine import Engine, display_name
+        from app.engine.engine import Engine
+        from app.engine.engine_model import display_name
 
         engine = Engine(detect_device(None if args.device == "auto" else args.device))
         printer.say(f"Loading {display_name(model)} on {engine.device.describe()}…")

@@ -67,7 +67,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
 
 def _startup_model(model: str | None) -> ModelChoice | None:
     from app.cli import resolve_model
-    from app.engine.engine import display_name
+    from app.engine.engine_model import display_name
     from app.server.runner import ModelChoice
 
     if not model:

@@ -76,7 +76,7 @@ def cpu_engine(path: Any = None) -> Any:
 
 
 def make_runner(path: Any, gallery: bool = False) -> Any:
-    from app.engine.engine import display_name
+    from app.engine.engine_model import display_name
     from app.library.gallery import Gallery
     from app.server.runner import EngineRunner, ModelChoice
 
