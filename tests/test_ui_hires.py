@@ -99,3 +99,21 @@ def test_panel_folds_to_its_title(qtbot, tmp_path: Path) -> None:
     panel.setChecked(False)
     assert panel.changes() == {"hires": False}
     assert panel.grab().save(str(tmp_path / "hires.png"))
+
+
+def test_only_installed_usable_upscalers_are_offered(qtbot) -> None:
+    from app.hires_request import BUILTIN_UPSCALERS
+
+    panel = HiresPanel()
+    qtbot.addWidget(panel)
+    listing = {
+        "models": [
+            {"kind": "upscaler", "name": "4x-UltraSharp", "installed": True, "problem": ""},
+            {"kind": "upscaler", "name": "broken-x4", "installed": True, "problem": "damaged"},
+            {"kind": "upscaler", "name": "RealESRGAN_x4plus", "installed": False},
+            {"kind": "lora", "name": "detail", "installed": True},
+        ]
+    }
+    panel.set_upscalers(listing)
+    offered = [panel.upscaler.itemText(i) for i in range(panel.upscaler.count())]
+    assert offered == [*BUILTIN_UPSCALERS, "4x-UltraSharp"]

@@ -30,18 +30,16 @@ def controlnet_choices(
 ) -> tuple[list[tuple[str, str]], str]:
     """(name, path) of the installed, usable ControlNets, and the sentence to show when there
     is none (which one to download from the Models tab)."""
+    from app.ui.listing import installed
+
     models = listing.get("models", []) if isinstance(listing, dict) else []
-    installed = [
+    nets = [
         (str(m.get("name") or m["path"]), str(m["path"]))
-        for m in models
-        if isinstance(m, dict)
-        and m.get("kind") == "controlnet"
-        and m.get("installed")
-        and m.get("path")
-        and not m.get("problem")
+        for m in installed(listing, "controlnet")
+        if m.get("path")
     ]
-    if installed:
-        return installed, ""
+    if nets:
+        return nets, ""
     wanted = SUGGESTED.get(preprocessor, SUGGESTED["scribble"])
     name = next(
         (str(m.get("name")) for m in models if isinstance(m, dict) and m.get("id") == wanted),

@@ -286,10 +286,9 @@ class ControlPanel(QGroupBox):
 
     def set_models(self, payload: dict[str, Any]) -> None:
         """The models worker's listing; only installed, usable ControlNets are offered."""
-        self.nets = [
-            m for m in payload.get("models", [])
-            if m.get("kind") == "controlnet" and m.get("installed") and not m.get("problem")
-        ]  # fmt: skip
+        from app.ui.listing import installed
+
+        self.nets = installed(payload, "controlnet")
         for editor in self.editors:
             editor.set_models(self.nets)
         self._update()

@@ -137,11 +137,9 @@ class HiresPanel(QGroupBox):
 
     def set_upscalers(self, payload: dict[str, Any]) -> None:
         """The model list arrived (ModelsWorker.modelsListed): offer installed upscalers."""
-        names = [
-            m["name"]
-            for m in payload.get("models", [])
-            if m.get("kind") == "upscaler" and m.get("installed")
-        ]
+        from app.ui.listing import installed
+
+        names = [m["name"] for m in installed(payload, "upscaler")]
         current = self.upscaler.currentText()
         self.upscaler.blockSignals(True)
         self.upscaler.clear()

@@ -30,11 +30,11 @@ NO_MODELS_HINT = (
 
 def installed_upscalers(listing: dict[str, Any] | None) -> list[tuple[str, str]]:
     """(name the engine resolves, label) of each installed upscaler in a models listing."""
-    out = []
-    for m in (listing or {}).get("models", []):
-        if m.get("kind") == "upscaler" and m.get("installed") and not m.get("problem"):
-            out.append((str(m.get("path") or m["name"]), str(m["name"])))
-    return out
+    from app.ui.listing import installed
+
+    return [
+        (str(m.get("path") or m["name"]), str(m["name"])) for m in installed(listing, "upscaler")
+    ]
 
 
 class UpscaleDialog(QDialog):
