@@ -12,7 +12,10 @@ out. So the self-test runs the real thing end to end, with no download and no ne
 3. generates one image through the engine worker (the window's own path: its QThread, job
    queue, progress signals and gallery save), or, where Qt cannot be used, through
    ``Engine.generate`` + ``Gallery.add`` exactly as the worker calls them;
-4. checks the PNG, its ``parameters`` chunk and its gallery row.
+4. checks the PNG, its ``parameters`` chunk and its gallery row;
+5. upscales a small picture with a tiny random ESRGAN written as .safetensors and read back
+   through spandrel (installed without its dependencies, so a bundle that missed it or its
+   torchvision stand-in fails here).
 
 Everything is written under a temporary ``EASEL_HOME`` that is removed afterwards; nothing
 is written next to the program (it may run from a read-only disk image). Exit 0 on success,
@@ -219,6 +222,27 @@ def check_output(paths: list[str], gallery: Any) -> None:
         raise SelftestError("the gallery row does not match the image's parameters")
 
 
+def check_upscaler(home: Path) -> None:
+    """A tiny ESRGAN saved, loaded by the upscaler loader (spandrel) and run in tiles."""
+    import torch
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from app.engine.upscale import build_esrgan, load_upscaler, upscale_tiled
+
+    try:
+        torch.manual_seed(0)
+        net = build_esrgan(num_filters=8, num_blocks=1, scale=4)
+        state = {k: v.contiguous() for k, v in net.descriptor.model.state_dict().items()}
+        path = home / "4x-selftest.safetensors"
+        save_file(state, str(path))
+        result = upscale_tiled(load_upscaler(path), Image.new("RGB", (16, 12), "red"), tile=8)
+    except Exception as exc:
+        raise SelftestError(f"upscaling failed ({_short(exc)})") from exc
+    if result.size != (64, 48):
+        raise SelftestError(f"the upscaled picture is {result.size}, not 64x48")
+
+
 def run_selftest(use_worker: bool | None = None) -> int:
     """The whole self-test; prints one line and returns the exit status."""
     started = time.perf_counter()
@@ -259,6 +283,9 @@ def run_selftest(use_worker: bool | None = None) -> int:
                 check_output(paths, gallery)
             finally:
                 gallery.close()
+            t = time.perf_counter()
+            check_upscaler(home)
+            times["upscale"] = time.perf_counter() - t
     except SelftestError as exc:
         if os.environ.get("EASEL_SELFTEST_TRACEBACK") == "1":  # for whoever debugs a build
             traceback.print_exc()

@@ -33,7 +33,7 @@ def run_app(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 def test_selftest_passes_and_cleans_up(tmp_path: Path) -> None:
     out = run_app("--selftest", home=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "self-test passed via the worker" in out.stdout
+    assert "self-test passed via the worker" in out.stdout and "upscale " in out.stdout
     # It used its own temporary home, not the one it was given, and left nothing behind.
     assert not (tmp_path / "outer").exists()
     assert list((tmp_path / "tmp").glob("easel-selftest-*")) == []
