@@ -310,19 +310,21 @@ def test_the_window_fits_1024x640_with_the_gallery(qtbot) -> None:
     w.close()
 
 
-def _many(gallery: Gallery, n: int) -> None:
-    for i in range(n):
+def _select_many(widget: GalleryWidget, gallery: Gallery) -> int:
+    """Enough pictures for a background delete, all selected with Ctrl+A; how many."""
+    from app.ui.gallery_bulk import IN_BACKGROUND_FROM
+
+    for i in range(IN_BACKGROUND_FROM + 10):
         gallery.add(Image.new("RGB", (8, 8)), _params("filler", 500 + i, "tiny-sd"), seed=500 + i)
+    widget.refresh()
+    widget.view.setFocus()
+    QTest.keyClick(widget.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    widget.confirm_delete = lambda p, n, t: True
+    return gallery.count()
 
 
 def test_a_big_delete_runs_off_the_ui_thread_with_progress(qtbot, widget, gallery) -> None:
-    from app.ui.gallery_bulk import IN_BACKGROUND_FROM
-
-    _many(gallery, IN_BACKGROUND_FROM + 10)
-    widget.refresh()
-    total = gallery.count()
-    widget.view.setFocus()
-    QTest.keyClick(widget.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    total = _select_many(widget, gallery)
     paths = [item.path for item in widget.selected_items()]
     assert len(paths) == total
     threads: list[str] = []
@@ -335,7 +337,6 @@ def test_a_big_delete_runs_off_the_ui_thread_with_progress(qtbot, widget, galler
         return real(ids, **kw)
 
     gallery.delete_many = spy  # type: ignore[method-assign]
-    widget.confirm_delete = lambda p, n, t: True
     widget.delete_action.trigger()
     assert widget.delete_dialog is not None and widget.delete_dialog.maximum() == total
     qtbot.waitUntil(lambda: widget.delete_thread is None, timeout=10000)
@@ -348,13 +349,7 @@ def test_a_big_delete_runs_off_the_ui_thread_with_progress(qtbot, widget, galler
 def test_stop_keeps_the_rest_with_their_rows(qtbot, widget, gallery) -> None:
     import threading
 
-    from app.ui.gallery_bulk import IN_BACKGROUND_FROM
-
-    _many(gallery, IN_BACKGROUND_FROM + 10)
-    widget.refresh()
-    total = gallery.count()
-    widget.view.setFocus()
-    QTest.keyClick(widget.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    total = _select_many(widget, gallery)
     gate = threading.Event()
     real = gallery.delete_many
 
@@ -366,7 +361,6 @@ def test_stop_keeps_the_rest_with_their_rows(qtbot, widget, gallery) -> None:
         return real(ids, on_progress=progress, cancel=cancel, chunk=10)
 
     gallery.delete_many = one_chunk_then_wait  # type: ignore[method-assign]
-    widget.confirm_delete = lambda p, n, t: True
     widget.delete_action.trigger()
     dialog = widget.delete_dialog
     assert dialog is not None
