@@ -1,6 +1,7 @@
 """Screenshot of the running window after a generation: ``docs/screenshot-main.png``.
 
     xvfb-run -s "-screen 0 1440x900x24" .venv/bin/python docs/screenshot.py [--model PATH]
+    .venv/bin/python docs/screenshot.py --hires 2 --size 256x256 --out docs/screenshot-hires.png
 
 Without ``--model`` a tiny random-weight model is written to a temporary folder (its pictures
 are noise, as expected). Everything (settings, gallery) lives in a temporary EASEL_HOME.
@@ -29,6 +30,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--size", default="512x512")
     parser.add_argument("--tab", default="Generate", help="tab to show: Generate, Gallery, Canvas")
+    parser.add_argument(
+        "--hires",
+        type=float,
+        default=0,
+        help="hires fix by this scale, its group scrolled into view",
+    )
     args = parser.parse_args()
 
     home = tempfile.mkdtemp(prefix="easel-shot-")
@@ -58,6 +65,13 @@ def main() -> int:
     panel.height_spin.setValue(height)
     panel.seed.setValue(1234)
     panel.batch_size.setValue(2)
+    if args.hires:
+        window.hires_panel.setChecked(True)
+        window.hires_panel.upscaler.setCurrentText("Latent")
+        window.hires_panel.scale.setValue(args.hires)
+        window.hires_panel.steps.setValue(max(1, args.steps // 2))
+        window.hires_panel.denoise.setValue(0.5)
+        panel.batch_size.setValue(1)
     window.show()
     window.start_engine()
     state = {"jobs": 0}
@@ -78,6 +92,14 @@ def main() -> int:
         for i in range(window.tabs.count()):
             if window.tabs.tabText(i) == args.tab:
                 window.tabs.setCurrentIndex(i)
+        if args.hires:
+            from PySide6.QtWidgets import QScrollArea
+
+            area = window.hires_panel.parentWidget()
+            while area is not None and not isinstance(area, QScrollArea):
+                area = area.parentWidget()
+            if area is not None:
+                area.ensureWidgetVisible(window.hires_panel)
         app.processEvents()
         screen = window.screen()
         shot = screen.grabWindow(window.winId()) if os.environ.get("DISPLAY") else window.grab()
