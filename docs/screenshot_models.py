@@ -31,7 +31,9 @@ def main() -> int:
     from tests.hubserver import HubServer
     from tests.test_model_manager import sd15_twin
 
-    server = HubServer([sd15_twin(save_model_folder(home / "tiny", "tiny"))]).start()
+    tiny = save_model_folder(home / "tiny", "tiny")
+    # SD 1.5 and SD-Turbo (what the first run on a CPU recommends) as the hub stand-in serves them
+    server = HubServer([sd15_twin(tiny), sd15_twin(tiny, "sd-turbo")]).start()
     server.slow_delay = 0.08
     os.environ["HF_ENDPOINT"] = server.url
     from huggingface_hub import constants

@@ -130,8 +130,10 @@ def test_first_run_on_a_cpu_recommends_the_fast_path(qtbot) -> None:
     assert advice is not None and advice.model_id == "sd-turbo"
     assert "SD-Turbo</b> (2.6 GB), about 1.9 s per 512x512 picture here, estimated" in advice.text
     assert "SD 1.5 + LCM-LoRA + TAESD (2.3 GB), about 4.1 s per picture, estimated" in advice.text
+    assert "(Quality, 25 full steps: about 44 s)" in advice.text
     slow = fast_path_advice("CPU · fp32 · 4 threads")
     assert slow is not None and "about 2.1 s per 512x512" in slow.text
+    assert "25 full steps: about 99 s" in slow.text  # fp32 198 s on 2 cores, halved
 
     banner = FirstRunBanner()
     qtbot.addWidget(banner)

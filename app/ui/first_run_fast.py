@@ -3,8 +3,9 @@
 Seconds per picture are estimates, from bench/cpu_image.py at 512x512 on this project's 2-core
 Xeon (AVX-512 BF16 and AMX; 2026-12-03, quiet machine): SD-Turbo 1 step + TAESD 1.9 s through
 Easel in bf16, 4.2 s in fp32 (bare diffusers); SD 1.5 + LCM-LoRA 4 steps + TAESD 4.1 s in bf16,
-14.7 s in fp32. Scaled by the physical cores torch runs on (the work splits across cores nearly
-evenly); a CPU with bf16 but no AMX will be slower, so the banner says "estimated".
+14.7 s in fp32; Quality (25 steps + full VAE) 44.2 s in bf16, 198.2 s in fp32. Scaled by the
+physical cores torch runs on (the work splits across cores nearly evenly); a CPU with bf16 but
+no AMX will be slower, so the banner says "estimated".
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.models import catalog
 MEASURED_CORES = 2
 TURBO_SECONDS = {"bf16": 1.9, "fp32": 4.2}
 LCM_SECONDS = {"bf16": 4.1, "fp32": 14.7}
+QUALITY_SECONDS = {"bf16": 44.2, "fp32": 198.2}  # 25 steps DPM++ 2M Karras, CFG 7, full VAE
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,13 @@ def fast_path_advice(chip: str) -> FastPathAdvice | None:
     scale = MEASURED_CORES / threads if threads else 1.0
     turbo = TURBO_SECONDS[precision] * scale
     lcm = LCM_SECONDS[precision] * scale
+    quality = QUALITY_SECONDS[precision] * scale
     lcm_size = _size("sd15") + _size("lcm-lora-sd15") + _size("taesd")
     text = (
         "<b>Welcome to Easel.</b> This computer has no NVIDIA GPU, so Easel recommends the "
         f"fast path: <b>SD-Turbo</b> ({_gb(_size('sd-turbo'))}), {_seconds(turbo)} per "
         f"512x512 picture here, estimated; or SD 1.5 + LCM-LoRA + TAESD ({_gb(lcm_size)}), "
-        f"{_seconds(lcm)} per picture, estimated (Quality takes minutes on a CPU). The "
+        f"{_seconds(lcm)} per picture, estimated (Quality, 25 full steps: {_seconds(quality)}). The "
         "download sets Speed to Fast; then everything works offline."
     )
     return FastPathAdvice(text, "sd-turbo", "Download SD-Turbo")
