@@ -171,6 +171,59 @@ def test_img2img_and_inpaint_equal_the_engine(api: Any, reference: dict[str, Any
     assert np.array_equal(got[outside], np.asarray(init)[outside])
 
 
+def test_img2img_resize_and_fill_equals_the_engine_on_the_filled_picture(
+    api: Any, reference: dict[str, Any]
+) -> None:
+    """resize_mode 2: a wide picture fitted into 64x64 with its edges stretched into the
+    bands above and below, then img2img on that, as the webui does."""
+    from app.server.convert import resize_and_fill
+
+    rng = np.random.default_rng(4)
+    wide = Image.fromarray(rng.integers(0, 255, (40, 96, 3), dtype=np.uint8))
+    res = api.img2img(
+        images=[wide], prompt="a harbour", seed=8, steps=2, width=64, height=64,
+        denoising_strength=0.6, resize_mode=2,
+    )  # fmt: skip
+    filled = resize_and_fill(wide, (64, 64), Image.Resampling.LANCZOS)
+    want = reference["tiny-a"].generate(
+        GenerationRequest(
+            "a harbour",
+            mode="img2img",
+            sampler="Euler a",
+            steps=2,
+            seed=8,
+            width=64,
+            height=64,
+            strength=0.6,
+            init_image=filled,
+        )  # fmt: skip
+    )
+    assert np.array_equal(pixels(res.image), pixels(want.images[0]))
+
+
+def test_resize_and_fill_keeps_the_whole_picture_and_stretches_its_edges() -> None:
+    from app.server.convert import resize_and_fill
+
+    rng = np.random.default_rng(5)
+    for w, h in ((96, 40), (30, 80)):  # wider, then taller, than the square asked
+        image = Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+        out = np.asarray(resize_and_fill(image, (64, 64), Image.Resampling.NEAREST), np.int16)
+        if w > h:
+            src_h = h * 64 // w
+            top = 32 - src_h // 2
+            inner = np.asarray(image.resize((64, src_h), Image.Resampling.NEAREST), np.int16)
+            assert np.array_equal(out[top : top + src_h], inner)  # the whole picture, centred
+            assert (out[:top] == out[0]).all() and (out[top + src_h :] == out[-1]).all()
+        else:
+            src_w = w * 64 // h
+            left = 32 - src_w // 2
+            inner = np.asarray(image.resize((src_w, 64), Image.Resampling.NEAREST), np.int16)
+            assert np.array_equal(out[:, left : left + src_w], inner)
+            assert (out[:, :left] == out[:, :1]).all() and (
+                out[:, left + src_w :] == out[:, -1:]
+            ).all()
+
+
 def test_inpaint_only_masked_keeps_every_pixel_outside_the_mask(api: Any) -> None:
     init, mask = photo_and_mask()
     res = api.img2img(

@@ -166,6 +166,29 @@ def hires_changes(body: Txt2ImgRequest) -> dict[str, Any]:
     }
 
 
+def resize_and_fill(image: Image.Image, size: tuple[int, int], resample: Any) -> Image.Image:
+    """The webui's resize mode 2, "Resize and fill": the whole picture fitted inside ``size``,
+    centred, and the bands left over filled by stretching its outermost row or column."""
+    width, height = size
+    ratio, src_ratio = width / height, image.width / image.height
+    src_w = width if ratio < src_ratio else image.width * height // image.height
+    src_h = height if ratio >= src_ratio else image.height * width // image.width
+    resized = image.resize((src_w, src_h), resample)
+    out = Image.new(image.mode, size)
+    out.paste(resized, (width // 2 - src_w // 2, height // 2 - src_h // 2))
+    if ratio < src_ratio and (fill := height // 2 - src_h // 2) > 0:
+        top = resized.resize((width, fill), resample, box=(0, 0, width, 0))
+        bottom = resized.resize((width, fill), resample, box=(0, src_h, width, src_h))
+        out.paste(top, (0, 0))
+        out.paste(bottom, (0, fill + src_h))
+    elif ratio > src_ratio and (fill := width // 2 - src_w // 2) > 0:
+        left = resized.resize((fill, height), resample, box=(0, 0, 0, height))
+        right = resized.resize((fill, height), resample, box=(src_w, 0, src_w, height))
+        out.paste(left, (0, 0))
+        out.paste(right, (fill + src_w, 0))
+    return out
+
+
 def img2img_request(body: Img2ImgRequest) -> tuple[GenerationRequest, Any]:
     """The request, and a ``finish(image) -> image`` for "only masked" inpainting (or None)."""
     from app.server.masked import only_masked
@@ -176,13 +199,15 @@ def img2img_request(body: Img2ImgRequest) -> tuple[GenerationRequest, Any]:
     base = base_request(body, "inpaint" if body.mask else "img2img")
     size = (base.width, base.height)
     resize_mode = _int(body.resize_mode, 0)
-    if resize_mode not in (0, 1):
+    if resize_mode not in (0, 1, 2):
         raise InvalidRequest(
-            f"resize_mode {resize_mode} is not supported; use 0 (just resize) "
-            "or 1 (crop and resize)."
+            f"resize_mode {resize_mode} is not supported; use 0 (just resize), "
+            "1 (crop and resize) or 2 (resize and fill)."
         )
     if resize_mode == 1:
         init = ImageOps.fit(init, size, Image.Resampling.LANCZOS)
+    elif resize_mode == 2:
+        init = resize_and_fill(init, size, Image.Resampling.LANCZOS)
     strength = 0.75 if body.denoising_strength is None else float(body.denoising_strength)
     if not body.mask:
         return base.replace(init_image=init, strength=strength), None
@@ -191,6 +216,8 @@ def img2img_request(body: Img2ImgRequest) -> tuple[GenerationRequest, Any]:
         mask = ImageOps.invert(mask)
     if resize_mode == 1:
         mask = ImageOps.fit(mask, size, Image.Resampling.NEAREST)
+    elif resize_mode == 2:
+        mask = resize_and_fill(mask, size, Image.Resampling.NEAREST)
     elif mask.size != init.size:
         mask = mask.resize(init.size, Image.Resampling.NEAREST)
     blur = body.mask_blur
