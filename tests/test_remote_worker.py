@@ -192,6 +192,24 @@ def test_cancel_interrupts_the_running_job_and_drops_a_queued_one(
     assert gallery.count() == 0
 
 
+def test_finish_now_keeps_the_servers_picture_in_the_local_gallery(
+    qtbot: Any, worker: RemoteWorker, gate: Gate, runner: Any, gallery: Gallery
+) -> None:
+    """Finish now on a remote job: the server's Interrupt answers with the picture reached,
+    which lands in this computer's gallery like any other (Cancel would drop it)."""
+    gate.hold, gate.release = True, threading.Event()
+    with qtbot.waitSignal(worker.progress, timeout=TIMEOUT):
+        job = worker.submit(small("keep it", steps=50))
+    server_job = runner.snapshot()[0].job_id
+    with qtbot.waitSignal(worker.jobFinished, timeout=TIMEOUT) as done:
+        assert worker.finish_now(job)
+        qtbot.waitUntil(lambda: runner.snapshot()[0].interrupted, timeout=TIMEOUT)
+        gate.release.set()
+    assert done.args[0] == job and len(done.args[1].paths) == 1
+    assert runner.outcomes[server_job] == "interrupted"
+    assert gallery.count() == 1
+
+
 def test_a_wrong_token_is_one_sentence(qtbot: Any, server: LiveServer) -> None:
     w = RemoteWorker(server.url, "not-the-token")
     with qtbot.waitSignal(w.engineFailed, timeout=TIMEOUT) as failed:

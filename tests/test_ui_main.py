@@ -113,6 +113,31 @@ def test_cancel_button_stops_the_running_job(qtbot, window: MainWindow) -> None:
     assert window.preview_panel.thumbs.count() == 0
 
 
+def test_finish_now_keeps_the_picture_reached(qtbot, window: MainWindow) -> None:
+    """The webui's Interrupt: the running step finishes, the picture it reached is saved like
+    any other, and the status says at which step it stopped."""
+    set_up(window, qtbot, steps=200)
+    button = window.preview_panel.finish_button
+    assert button.isHidden()
+    window.worker.progress.connect(
+        lambda _j, step, _t, _e: (
+            qtbot.mouseClick(button, Qt.MouseButton.LeftButton) if step == 1 else None
+        )
+    )
+    with qtbot.waitSignal(window.worker.jobFinished, timeout=TIMEOUT) as done:
+        window.generate()
+    _job_id, result = done.args
+    assert len(result.paths) == 1 and Path(result.paths[0]).is_file()
+    note = next(n for n in result.notes if n.startswith("Interrupted at step"))
+    step = int(note.split()[3])
+    assert 2 <= step < 200 and note.endswith("of 200: this is the picture it had reached.")
+    assert "Interrupted at step" in window.preview_panel.progress_label.text()
+    assert "Steps: 200" in (read_parameters(Path(result.paths[0])) or "")  # the request as asked
+    assert button.isHidden()
+    with Gallery() as g:
+        assert [str(i.path) for i in g.items()] == result.paths
+
+
 def test_queue_of_three_runs_in_order(qtbot, window: MainWindow) -> None:
     finished: list[int] = []
     window.worker.jobFinished.connect(lambda j, _r: finished.append(j))

@@ -210,6 +210,7 @@ class MainWindow(WindowEvents, QMainWindow):
         self.settings_panel.reuseSeedRequested.connect(self.reuse_last_seed)
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel_current)
+        self.preview_panel.finish_button.clicked.connect(self.finish_current)
         self.queue_panel.cancelRequested.connect(self.worker_cancel)
         self.queue_panel.cancelAllRequested.connect(self.cancel_all)
         self.queue_panel.jobChosen.connect(self.show_job)
@@ -458,6 +459,12 @@ class MainWindow(WindowEvents, QMainWindow):
         """Esc cancels only from the prompt, the preview or the queue, never to close a menu."""
         if esc_may_cancel((self.prompt_panel, self.preview_panel, self.queue_panel)):
             self.cancel_current()
+
+    def finish_current(self) -> None:
+        """Stop the running job after its step and keep its picture as it is."""
+        if self._running_job is not None and self.worker.finish_now(self._running_job):
+            self.preview_panel.finish_button.setEnabled(False)
+            self.preview_panel.set_busy("Finishing after this step…")
 
     def cancel_current(self) -> None:
         if self._running_job is not None:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidgetItem,
     QProgressBar,
+    QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -154,6 +155,14 @@ class PreviewPanel(QWidget):
         self.progress.setValue(0)
         self.progress_label = QLabel("Idle")
         self.progress_label.setObjectName("progressLabel")
+        # The webui's Interrupt: stop after this step and keep the picture (Cancel drops it).
+        self.finish_button = QPushButton("Finish now")
+        self.finish_button.setObjectName("finishButton")
+        self.finish_button.setToolTip(
+            "Stop after the current step and keep the picture as it is now "
+            "(Cancel stops and keeps nothing)"
+        )
+        self.finish_button.setVisible(False)
         self.thumbs = ThumbnailStrip()
         self.thumbs.imageChosen.connect(self.show_path)
 
@@ -161,6 +170,7 @@ class PreviewPanel(QWidget):
         line.setSpacing(10)
         line.addWidget(self.progress, 1)
         line.addWidget(self.progress_label)
+        line.addWidget(self.finish_button)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -140,7 +140,10 @@ class WindowEvents:
         return bool(getattr(self.worker, "remote", False))
 
     def _update_buttons(self) -> None:
-        self.cancel_button.setEnabled(self._running_job is not None)
+        running = self._running_job is not None
+        self.cancel_button.setEnabled(running)
+        self.preview_panel.finish_button.setVisible(running)
+        self.preview_panel.finish_button.setEnabled(running)
 
     @staticmethod
     def _restyle(widget: QWidget) -> None:

@@ -258,7 +258,12 @@ class _EngineLoop(LoopSignals):
                     self.preview.emit(job.id, preview_to_qimage(p.preview))
 
             started = time.perf_counter()
-            result = self._engine.generate(job.request, on_progress=on_progress, cancel=job.cancel)
+            result = self._engine.generate(
+                job.request,
+                on_progress=on_progress,
+                cancel=job.cancel,
+                finish_early=job.finish_early,
+            )
             paths = self._save(result)
             self.jobFinished.emit(
                 job.id,
@@ -378,6 +383,11 @@ class QueueWorker(LoopSignals):
             if job is not None:
                 forget_stored(self.store, job)
             self.jobCancelled.emit(job_id)
+
+    def finish_now(self, job_id: int) -> bool:
+        """The running job stops after its current step and finishes with the picture it has
+        (the webui's Interrupt); False when ``job_id`` is not running."""
+        return self._queue.finish_now(job_id)
 
     def cancel_all(self) -> None:
         for job in self._queue.cancel_all_jobs(exact=Job):  # a shared server's jobs stay

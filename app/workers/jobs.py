@@ -25,6 +25,8 @@ class Job:
     request: GenerationRequest
     model_path: str | None = None  # None: whatever model the engine has loaded
     cancel: threading.Event = field(default_factory=threading.Event)
+    # "Finish now": stop after the running step and keep the picture reached
+    finish_early: threading.Event = field(default_factory=threading.Event)
     tag: str = ""  # where the result goes back to ("canvas"), for the window
     store_id: int | None = None  # its row in the JobStore, while it is written down
 
@@ -111,6 +113,15 @@ class JobQueue:
                 self._current.cancel.set()
                 return "signalled"
             return ""
+
+    def finish_now(self, job_id: int) -> bool:
+        """Ask the running job to stop after its step and keep its picture; False when it is
+        not the one running (a queued job has no picture yet: cancel it instead)."""
+        with self._cond:
+            if self._current is not None and self._current.id == job_id:
+                self._current.finish_early.set()
+                return True
+            return False
 
     def cancel_all(self, exact: type | None = None) -> tuple[list[int], int | None]:
         """Drop every queued job and signal the running one: (removed ids, running id).

@@ -201,8 +201,15 @@ class _RemoteLoop(LoopSignals):
         threading.Thread(target=post, name=f"easel-remote-job-{job.id}", daemon=True).start()
         last_image = ""
         interrupted_at: float | None = None
+        finishing = False
         alone = False  # the server runs one job and none waits: that job is ours
         while not done.wait(self._poll):
+            if job.finish_early.is_set() and alone and not finishing:
+                finishing = True  # the server's Interrupt answers with the picture reached
+                try:
+                    self.client.interrupt()
+                except RemoteError:
+                    pass  # the job runs to its end: nothing is lost
             if job.cancel.is_set():
                 if interrupted_at is None and alone:
                     interrupted_at = time.monotonic()
