@@ -124,26 +124,22 @@ def test_txt2img_equals_the_engine_and_lands_in_the_gallery(
         assert g.count() == before + 2
 
 
+def engine_img2img(
+    reference: dict[str, Any], prompt: str, init: Image.Image, **kw: Any
+) -> Image.Image:
+    """The engine's own img2img at 64x64 with Euler a: what the API must reproduce."""
+    req = GenerationRequest(prompt, mode="img2img", sampler="Euler a", width=64, height=64)
+    return reference["tiny-a"].generate(req.replace(init_image=init, **kw)).images[0]
+
+
 def test_img2img_and_inpaint_equal_the_engine(api: Any, reference: dict[str, Any]) -> None:
     init, mask = photo_and_mask()
     res = api.img2img(
         images=[init], prompt="oil painting", seed=3, steps=4, width=64, height=64,
         denoising_strength=0.5, cfg_scale=7,
     )  # fmt: skip
-    want = reference["tiny-a"].generate(
-        GenerationRequest(
-            "oil painting",
-            mode="img2img",
-            sampler="Euler a",
-            steps=4,
-            seed=3,
-            width=64,
-            height=64,
-            strength=0.5,
-            init_image=init,
-        )  # fmt: skip
-    )
-    assert np.array_equal(pixels(res.image), pixels(want.images[0]))
+    want = engine_img2img(reference, "oil painting", init, steps=4, seed=3, strength=0.5)
+    assert np.array_equal(pixels(res.image), pixels(want))
     assert "Denoising strength: 0.5" in res.info["infotexts"][0]
 
     res = api.img2img(
@@ -185,20 +181,8 @@ def test_img2img_resize_and_fill_equals_the_engine_on_the_filled_picture(
         denoising_strength=0.6, resize_mode=2,
     )  # fmt: skip
     filled = resize_and_fill(wide, (64, 64), Image.Resampling.LANCZOS)
-    want = reference["tiny-a"].generate(
-        GenerationRequest(
-            "a harbour",
-            mode="img2img",
-            sampler="Euler a",
-            steps=2,
-            seed=8,
-            width=64,
-            height=64,
-            strength=0.6,
-            init_image=filled,
-        )  # fmt: skip
-    )
-    assert np.array_equal(pixels(res.image), pixels(want.images[0]))
+    want = engine_img2img(reference, "a harbour", filled, steps=2, seed=8, strength=0.6)
+    assert np.array_equal(pixels(res.image), pixels(want))
 
 
 def test_resize_and_fill_keeps_the_whole_picture_and_stretches_its_edges() -> None:
