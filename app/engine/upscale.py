@@ -70,11 +70,10 @@ def _spandrel() -> Any:
 
 
 class Upscaler:
-    """A loaded upscaling network: its factor, its dtype, and one call on a tile."""
+    """A loaded upscaling network: its factor, and one call on a tile."""
 
-    def __init__(self, descriptor: Any, name: str = "") -> None:
+    def __init__(self, descriptor: Any) -> None:
         self.descriptor = descriptor
-        self.name = name or descriptor.architecture.name
         self.scale: int = descriptor.scale
         tiling = _spandrel().ModelTiling
         self.whole = descriptor.tiling == tiling.INTERNAL  # runs its own tiles: give it all
@@ -90,10 +89,6 @@ class Upscaler:
             dtype = torch.float32
         d.model.to(device=device, dtype=dtype)
         return self
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.descriptor.dtype
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.descriptor(x)
@@ -118,7 +113,7 @@ def from_state_dict(state: dict[str, torch.Tensor], name: str = "") -> Upscaler:
         raise ModelLoadError(f"{what} is not an upscaler ({desc.purpose} model); pick another.")
     if desc.input_channels != 3 or desc.output_channels != 3:
         raise ModelLoadError(f"{what} works on grey pictures only; pick a colour upscaler.")
-    return Upscaler(desc.eval(), name)
+    return Upscaler(desc.eval())
 
 
 def build_esrgan(num_filters: int = 64, num_blocks: int = 23, scale: int = 4) -> Upscaler:

@@ -5,6 +5,7 @@ reaches ``registry.find`` (which also takes paths) or the file system.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from app.errors import InvalidRequest
@@ -67,8 +68,6 @@ def upscalers(builtins: tuple[str, ...]) -> list[dict[str, object]]:
     """``/sdapi/v1/upscalers``: the built-ins, then each installed upscaler model by name (its
     factor read from the name, as "4x-UltraSharp" or "RealESRGAN_x2plus" say it; 4 otherwise).
     Never the server's paths."""
-    import re
-
     from app.models import registry
 
     out: list[dict[str, object]] = [
@@ -86,7 +85,7 @@ def upscalers(builtins: tuple[str, ...]) -> list[dict[str, object]]:
                     "model_path": None,
                     "model_url": None,
                     "scale": scale,
-                }  # fmt: skip
+                }
             )
     return out
 

@@ -111,7 +111,7 @@ class GalleryBulkActions:
             dialog.close()
             relay.deleteLater()
             self.delete_thread = None
-            self._after_delete(ids, row, deleted, errors, stopped=stopped, asked=len(ids))
+            self._after_delete(ids, row, deleted, errors, stopped=stopped)
 
         relay = _DeleteRelay(dialog.setValue, finish)
 
@@ -136,9 +136,8 @@ class GalleryBulkActions:
         errors: list[str],
         *,
         stopped: bool,
-        asked: int = 0,
     ) -> None:
-        gone = [id_ for id_ in ids if self.gallery.get(id_) is None]
+        gone = self.gallery.missing(ids)
         self.model.remove_ids(gone)
         self._update_count()
         if self.model.rowCount():
@@ -149,7 +148,7 @@ class GalleryBulkActions:
         if errors:
             self._say(errors[0] if len(errors) == 1 else f"{len(errors)} not deleted; {errors[0]}")
         elif stopped:
-            self._say(f"Stopped: deleted {deleted} of {asked} pictures; the rest are kept.")
+            self._say(f"Stopped: deleted {deleted} of {len(ids)} pictures; the rest are kept.")
         elif deleted > 1:
             self._say(f"Deleted {deleted} pictures.")
 
